@@ -1,0 +1,66 @@
+"""Auditor: ``Greenrail Decision`` events -> Security Hub findings (ASFF).
+
+Takes one EventBridge event (the rule target today) or a list of them (a future batch source).
+Malformed events are logged and counted (``MalformedDecision``) and skipped: retrying them
+cannot help. Security Hub errors and refused findings raise, so Lambda retries the invocation
+and then dead-letters it; re-importing is idempotent (finding Id per policy and resource).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from greenrail.audit import audit
+from greenrail.decision import Decision
+from pydantic import ValidationError
+
+logger = Logger(service="greenrail-auditor")
+metrics = Metrics(namespace="Greenrail", service="greenrail-auditor")
+copy_config_to_registered_loggers(source_logger=logger, include={"greenrail"})
+
+
+def _problems(exc: Exception) -> list[dict[str, str]]:
+    """What is wrong with the event, without echoing its values."""
+    if isinstance(exc, ValidationError):
+        return [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(detail)", "problem": err["msg"]}
+            for err in exc.errors(include_input=False)
+        ]
+    return [{"field": "detail", "problem": f"{type(exc).__name__}: {exc}"}]
+
+
+def _parse(event: Any) -> Decision | None:
+    event_id = event.get("id") if isinstance(event, dict) else None
+    try:
+        if not isinstance(event, dict):
+            raise TypeError(f"expected an EventBridge event object, got {type(event).__name__}")
+        return Decision.from_event(event)
+    except (ValidationError, ValueError, TypeError) as exc:
+        logger.error(
+            "malformed Greenrail Decision event",
+            extra={
+                "event_id": event_id,
+                "detail_type": event.get("detail-type") if isinstance(event, dict) else None,
+                "problems": _problems(exc),
+            },
+        )
+        metrics.add_metric(name="MalformedDecision", unit=MetricUnit.Count, value=1)
+        return None
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any] | list[dict[str, Any]], context: Any) -> dict[str, Any]:
+    events = event if isinstance(event, list) else [event]
+    decisions = [decision for decision in map(_parse, events) if decision is not None]
+    malformed = len(events) - len(decisions)
+    if not decisions:
+        return {"status": "malformed" if malformed else "empty", "imported": 0, "malformed": malformed}
+
+    imported = audit(decisions)
+    metrics.add_metric(name="FindingsImported", unit=MetricUnit.Count, value=imported)
+    logger.info("findings imported", extra={"imported": imported, "malformed": malformed})
+    return {"status": "imported", "imported": imported, "malformed": malformed}

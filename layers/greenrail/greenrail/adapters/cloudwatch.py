@@ -1,0 +1,77 @@
+"""CloudWatch GetMetricData: many series in few calls.
+
+One query per (metric, dimensions) series; queries go in batches of up to 500 (the API's
+limit per request) and every page of a batch is followed. No thresholds live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from greenrail.aws import client
+
+MAX_QUERIES_PER_CALL = 500  # GetMetricData: at most 500 MetricDataQuery per request
+
+
+class MetricQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str  # ^[a-z][a-zA-Z0-9_]*$, unique in the request
+    namespace: str
+    metric: str
+    dimensions: dict[str, str]
+    stat: str = "Maximum"
+
+
+class MetricSeries(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: MetricQuery
+    timestamps: list[datetime]
+    values: list[float]
+
+
+def get_metric_series(
+    queries: Sequence[MetricQuery], start: datetime, end: datetime, period: int, region: str | None = None
+) -> dict[str, MetricSeries]:
+    """The datapoints of every query between ``start`` and ``end``, keyed by query id."""
+    series = {query.id: MetricSeries(query=query, timestamps=[], values=[]) for query in queries}
+    cloudwatch = client("cloudwatch", region)
+    for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
+        batch = queries[offset : offset + MAX_QUERIES_PER_CALL]
+        kwargs = {
+            "MetricDataQueries": [
+                {
+                    "Id": query.id,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": query.namespace,
+                            "MetricName": query.metric,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in query.dimensions.items()],
+                        },
+                        "Period": period,
+                        "Stat": query.stat,
+                    },
+                    "ReturnData": True,
+                }
+                for query in batch
+            ],
+            "StartTime": start,
+            "EndTime": end,
+            "ScanBy": "TimestampAscending",
+        }
+        while True:
+            response = cloudwatch.get_metric_data(**kwargs)
+            for result in response.get("MetricDataResults", []):
+                target = series.get(result["Id"])
+                if target is not None:
+                    target.timestamps.extend(result.get("Timestamps", []))
+                    target.values.extend(float(v) for v in result.get("Values", []))
+            token = response.get("NextToken")
+            if not token:
+                break
+            kwargs["NextToken"] = token
+    return series

@@ -1,0 +1,92 @@
+"""The decision record: what a policy concluded about one resource, and what was done.
+
+Decisions are data that flow one way: event -> policy -> decision -> (action, notification,
+finding). Every decision is put on Greenrail's own event bus as a ``Greenrail Decision`` event;
+the notifier and the auditor consume it from there.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DECISION_SOURCE = "greenrail"
+DECISION_DETAIL_TYPE = "Greenrail Decision"
+
+
+class Mode(StrEnum):
+    OFF = "off"
+    DRY_RUN = "dry-run"
+    ENFORCE = "enforce"
+
+
+class Savings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    usd_per_month: float = 0.0
+    kgco2e_per_month: float = 0.0
+
+
+class Decision(BaseModel):
+    """One policy's conclusion about one resource.
+
+    ``action`` is what the policy wants done (``"none"`` when the resource already complies);
+    ``applied`` says whether it was done (never in dry-run). ``compliant`` drives the audit
+    finding: False while the resource violates the policy (finding FAILED), True once it
+    complies (finding PASSED and archived). ``severity`` is the finding's label.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str
+    resource: str
+    account: str
+    region: str
+    action: str
+    target: dict[str, Any] = Field(default_factory=dict)
+    mode: Mode
+    applied: bool = False
+    compliant: bool = False
+    reason: str
+    figures: dict[str, Any] = Field(default_factory=dict)
+    savings: Savings = Field(default_factory=Savings)
+    event_id: str | None = None
+    severity: str = "LOW"
+    decided_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def scan_line(self) -> dict[str, Any]:
+        """The one-line JSON form printed by ``greenrail scan --format json``."""
+        return {
+            "policy": self.policy,
+            "resource": self.resource,
+            "account": self.account,
+            "region": self.region,
+            "action": self.action,
+            "target": self.target,
+            "mode": self.mode.value,
+            "applied": self.applied,
+            "reason": self.reason,
+            "savings": self.savings.model_dump(),
+        }
+
+    def to_event_entry(self, bus_name: str) -> dict[str, Any]:
+        """A PutEvents entry carrying this decision on Greenrail's bus."""
+        return {
+            "Source": DECISION_SOURCE,
+            "DetailType": DECISION_DETAIL_TYPE,
+            "EventBusName": bus_name,
+            "Resources": [self.resource] if self.resource.startswith("arn:") else [],
+            "Detail": self.model_dump_json(),
+        }
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Decision:
+        """Parse a ``Greenrail Decision`` EventBridge event (raises pydantic.ValidationError)."""
+        detail = event.get("detail")
+        if isinstance(detail, str):
+            detail = json.loads(detail)
+        return cls.model_validate(detail)

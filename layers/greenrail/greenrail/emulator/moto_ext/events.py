@@ -1,0 +1,70 @@
+"""EventBridge: deliver to Lambda, Step Functions and SNS targets; keep ``account``; log events.
+
+moto 5.2.5 raises NotImplementedError for Lambda, Step Functions and SNS targets, and without
+an InputTransformer re-renders the event through a template that drops ``account``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from moto.events import models as events_models
+from moto.events.utils import EventTemplateParser
+from moto.utilities.arns import parse_arn
+
+from greenrail.emulator.moto_ext import hooks
+
+_original_send = events_models.Rule.send_to_targets
+_original_put_events = events_models.EventsBackend.put_events
+
+
+def _render(target: dict[str, Any], event: dict[str, Any]) -> Any:
+    if "Input" in target:
+        return json.loads(target["Input"])
+    transformer = target.get("InputTransformer")
+    if transformer:
+        return EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,
+        )
+    return copy.deepcopy(event)
+
+
+def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+    if not self.event_pattern.matches_event(original_event):
+        return
+    if self.state == "DISABLED":
+        return
+    hooks.event_log.append((self.event_bus_name, copy.deepcopy(original_event)))
+    others = []
+    for target in self.targets:
+        arn = parse_arn(target["Arn"])
+        payload = _render(target, original_event)
+        if arn.service == "lambda":
+            assert hooks.runtime is not None
+            hooks.runtime.invoke_async(target["Arn"], payload)
+        elif arn.service == "states":
+            from moto.stepfunctions.models import stepfunctions_backends
+
+            backend = stepfunctions_backends[arn.account][arn.region]
+            backend.start_execution(target["Arn"], name=None, execution_input=json.dumps(payload))
+        elif arn.service == "sns":
+            from moto.sns.models import sns_backends
+
+            sns_backends[arn.account][arn.region].publish(arn=target["Arn"], message=json.dumps(payload))
+        else:
+            others.append(target)
+    if others:
+        saved = self.targets
+        self.targets = others
+        try:
+            _original_send(self, original_event, transform_input)
+        finally:
+            self.targets = saved
+
+
+def apply() -> None:
+    events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]

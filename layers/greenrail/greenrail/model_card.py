@@ -1,0 +1,88 @@
+"""SageMaker Model Cards: describe, create a Draft, write new content (a new version), list versions.
+
+An adapter only: it decides nothing. The limits below are the service's, from the SageMaker API
+reference and the model card JSON schema (FACTS.md, "Model Cards").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from greenrail.aws import NOT_FOUND_CODES, client, error_code
+
+CONTENT_MAX_CHARS = 100_000  # CreateModelCard / UpdateModelCard Content
+CUSTOM_DETAIL_MAX_CHARS = 1024  # additional_information.custom_details values
+NAME_MAX_CHARS = 63  # ModelCardName; also evaluation_details[].name and metric group names
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+READ_ONLY_STATUSES = frozenset({"Approved", "Archived"})
+
+# IAM actions this adapter uses (least privilege is derived from here, see the template).
+PERMISSIONS = (
+    "sagemaker:DescribeModelCard",
+    "sagemaker:CreateModelCard",
+    "sagemaker:UpdateModelCard",
+    "sagemaker:ListModelCardVersions",
+    "sagemaker:AddTags",  # CreateModelCard with Tags
+)
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    arn: str
+    version: int
+    status: str
+    content: str
+
+
+def card_name(text: str) -> str:
+    """A valid ModelCardName from ``text``: other characters become hyphens, at most 63 characters."""
+    name = re.sub(r"[^a-zA-Z0-9-]+", "-", text).strip("-")[:NAME_MAX_CHARS].rstrip("-")
+    return name or "greenrail"
+
+
+def describe(name: str, region_name: str | None = None) -> ModelCard | None:
+    """The latest version of card ``name``, or None when there is no such card."""
+    try:
+        response = client("sagemaker", region_name).describe_model_card(ModelCardName=name)
+    except Exception as exc:
+        if error_code(exc) in NOT_FOUND_CODES:
+            return None
+        raise
+    return ModelCard(
+        name=response["ModelCardName"],
+        arn=response["ModelCardArn"],
+        version=int(response.get("ModelCardVersion") or 1),
+        status=response.get("ModelCardStatus") or "Draft",
+        content=response.get("Content") or "{}",
+    )
+
+
+def create_draft(name: str, content: str, tags: dict[str, str] | None = None, region_name: str | None = None) -> str:
+    """Create card ``name`` in Draft status with ``content`` (a JSON string); returns its ARN."""
+    kwargs: dict[str, Any] = {"ModelCardName": name, "Content": content, "ModelCardStatus": "Draft"}
+    if tags:
+        kwargs["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
+    return str(client("sagemaker", region_name).create_model_card(**kwargs)["ModelCardArn"])
+
+
+def update_content(name: str, content: str, region_name: str | None = None) -> str:
+    """Write new content to card ``name`` (SageMaker makes it a new version); status is left alone.
+
+    UpdateModelCard cannot change content and status in one call, so this call never sends a status.
+    """
+    response = client("sagemaker", region_name).update_model_card(ModelCardName=name, Content=content)
+    return str(response["ModelCardArn"])
+
+
+def list_versions(name: str, region_name: str | None = None) -> list[dict[str, Any]]:
+    """Every version summary of card ``name``, oldest first."""
+    paginator = client("sagemaker", region_name).get_paginator("list_model_card_versions")
+    versions: list[dict[str, Any]] = []
+    for page in paginator.paginate(ModelCardName=name, SortBy="Version", SortOrder="Ascending"):
+        versions.extend(page.get("ModelCardVersionSummaryList", []))
+    return versions

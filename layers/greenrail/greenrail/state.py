@@ -1,0 +1,85 @@
+"""Greenrail's state table (``GREENRAIL_STATE_TABLE``): idempotency records and blast-radius counters.
+
+One DynamoDB table, partition key ``id``, TTL attribute ``expiration``.
+
+* Idempotency is Powertools' ``idempotent_function``, keyed on the resource and its state (an
+  S3 object's bucket, key and ETag; a training job's ARN and status), never on the event id
+  alone: SageMaker and S3 may send the same change more than once, with different ids.
+* The blast radius is a counter per policy and clock hour, incremented atomically with a
+  condition on the cap, so concurrent invocations cannot exceed it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from greenrail.aws import client, error_code
+
+HOUR_SECONDS = 3600
+
+
+def table_name() -> str | None:
+    return os.environ.get("GREENRAIL_STATE_TABLE") or None
+
+
+def idempotency_config(key_jmespath: str, expires_after_seconds: int = 7 * 24 * HOUR_SECONDS) -> Any:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(
+        event_key_jmespath=key_jmespath,
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=expires_after_seconds,
+        use_local_cache=False,
+    )
+
+
+def persistence_layer() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    name = table_name()
+    if not name:
+        raise RuntimeError("GREENRAIL_STATE_TABLE is not set")
+    return DynamoDBPersistenceLayer(table_name=name, boto3_client=client("dynamodb"))
+
+
+class BlastRadius:
+    """At most ``cap`` actions per clock hour for one policy (in this account and region)."""
+
+    def __init__(self, policy: str, cap: int, table: str | None = None):
+        self.policy = policy
+        self.cap = cap
+        self.table = table or table_name()
+        self._local_count = 0  # without a table (CLI runs): counted in this process only
+
+    def acquire(self, now: datetime | None = None) -> bool:
+        """Take one action slot; False when this hour's cap is reached."""
+        if self.cap <= 0:
+            return False
+        if not self.table:
+            if self._local_count >= self.cap:
+                return False
+            self._local_count += 1
+            return True
+        now = now or datetime.now(UTC)
+        hour = now.strftime("%Y-%m-%dT%H")
+        try:
+            client("dynamodb").update_item(
+                TableName=self.table,
+                Key={"id": {"S": f"blast-radius#{self.policy}#{hour}"}},
+                UpdateExpression="ADD #count :one SET expiration = :expires",
+                ConditionExpression="attribute_not_exists(#count) OR #count < :cap",
+                ExpressionAttributeNames={"#count": "count"},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":cap": {"N": str(self.cap)},
+                    ":expires": {"N": str(int(time.time()) + 2 * HOUR_SECONDS)},
+                },
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
