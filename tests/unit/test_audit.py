@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from greenrail import audit
 from greenrail.decision import Decision, Mode, Savings
 
@@ -183,7 +182,7 @@ class TestProductFields:
         assert all(isinstance(v, str) and v for v in fields.values())
 
     def test_nested_figures_flattened_and_capped(self) -> None:
-        figures = {f"m{i:03d}": {"p50": i / 3, "series": [1, 2]} for i in range(100)}
+        figures: dict[str, Any] = {f"m{i:03d}": {"p50": i / 3, "series": [1, 2]} for i in range(100)}
         figures["note"] = "n" * 10_000
         fields = audit.to_finding(decision(figures=figures))["ProductFields"]
         assert len(fields) == audit.PRODUCT_FIELDS_MAX
@@ -205,7 +204,11 @@ class FakeSecurityHub:
             for f in Findings
             if f["Id"] in self.refuse
         ]
-        return {"FailedCount": len(failed), "SuccessCount": len(Findings) - len(failed), "FailedFindings": failed}
+        return {
+            "FailedCount": len(failed),
+            "SuccessCount": len(Findings) - len(failed),
+            "FailedFindings": failed,
+        }
 
 
 def many(count: int) -> list[Decision]:
@@ -220,7 +223,10 @@ class TestImport:
 
     def test_failures_do_not_stop_the_rest_then_raise(self) -> None:
         decisions = many(150)
-        refused = {audit.finding_id("storage", "s3://bucket/obj-3"), audit.finding_id("storage", "s3://bucket/obj-120")}
+        refused = {
+            audit.finding_id("storage", "s3://bucket/obj-3"),
+            audit.finding_id("storage", "s3://bucket/obj-120"),
+        }
         hub = FakeSecurityHub(refuse=refused)
         with pytest.raises(audit.FindingsImportError) as raised:
             audit.audit(decisions, securityhub=hub)

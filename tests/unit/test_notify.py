@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from greenrail import notify
 from greenrail.decision import Decision, Mode, Savings
 
@@ -43,7 +42,9 @@ class TestHumanText:
         )
 
     def test_applied(self) -> None:
-        text = notify.human_text(decision(mode=Mode.ENFORCE, applied=True, action="stop_training_job", target={}))
+        text = notify.human_text(
+            decision(mode=Mode.ENFORCE, applied=True, action="stop_training_job", target={})
+        )
         assert text.startswith("[enforce] storage: stop training job s3://b/k (applied)")
 
     def test_enforce_not_applied_says_so(self) -> None:
@@ -124,12 +125,22 @@ class TestSlackMessage:
         assert header["type"] == "header"
         assert header["text"]["type"] == "plain_text"
         labels = [field["text"].split("\n")[0] for field in section["fields"]]
-        assert labels == ["*Policy*", "*Resource*", "*Action*", "*Mode*", "*Applied*", "*Savings*", "*Reason*"]
+        assert labels == [
+            "*Policy*",
+            "*Resource*",
+            "*Action*",
+            "*Mode*",
+            "*Applied*",
+            "*Savings*",
+            "*Reason*",
+        ]
         assert context["type"] == "context"
         assert "evt-1" in context["elements"][0]["text"]
 
     def test_limits(self) -> None:
-        body = notify.slack_message(decision(policy="p" * 500, reason="r" * 5000, resource="s3://b/" + "k" * 3000))
+        body = notify.slack_message(
+            decision(policy="p" * 500, reason="r" * 5000, resource="s3://b/" + "k" * 3000)
+        )
         assert len(body["blocks"][0]["text"]["text"]) <= notify.SLACK_HEADER_MAX
         assert all(len(f["text"]) <= notify.SLACK_FIELD_MAX for f in body["blocks"][1]["fields"])
         assert len(body["text"]) <= notify.SLACK_TEXT_MAX
@@ -157,7 +168,9 @@ class TestWebhookSecret:
         monkeypatch.setattr(notify, "_secrets_provider", FakeSecrets(stored))
         assert notify.slack_webhook_url("arn:secret") == "https://hooks.slack.example/services/T/B/X"
 
-    @pytest.mark.parametrize("stored", ['{"url": "https://x/secret-token"}', "not-a-url-secret-token", "{bad json"])
+    @pytest.mark.parametrize(
+        "stored", ['{"url": "https://x/secret-token"}', "not-a-url-secret-token", "{bad json"]
+    )
     def test_unusable_secret_never_echoed(self, monkeypatch: pytest.MonkeyPatch, stored: str) -> None:
         monkeypatch.setattr(notify, "_secrets_provider", FakeSecrets(stored))
         with pytest.raises(notify.SlackDeliveryError) as raised:

@@ -154,7 +154,9 @@ def _check_fraction(name: str, value: float | None) -> None:
 def _cpu_watts(microarchitectures: list[str], notes: list[str]) -> tuple[float, float, bool]:
     """Per-vCPU (min, max) watts: CCF averages the coefficients of the listed microarchitectures."""
     table = _coefficients()["cpu_watts_per_vcpu"]
-    known = [table["by_microarchitecture"][m] for m in microarchitectures if m in table["by_microarchitecture"]]
+    known = [
+        table["by_microarchitecture"][m] for m in microarchitectures if m in table["by_microarchitecture"]
+    ]
     if len(known) != len(microarchitectures) or not known:
         notes.append(
             f"no CCF CPU coefficient for {' / '.join(microarchitectures)}: used CCF's average "

@@ -62,7 +62,9 @@ def describe(name: str, region_name: str | None = None) -> ModelCard | None:
     )
 
 
-def create_draft(name: str, content: str, tags: dict[str, str] | None = None, region_name: str | None = None) -> str:
+def create_draft(
+    name: str, content: str, tags: dict[str, str] | None = None, region_name: str | None = None
+) -> str:
     """Create card ``name`` in Draft status with ``content`` (a JSON string); returns its ARN."""
     kwargs: dict[str, Any] = {"ModelCardName": name, "Content": content, "ModelCardStatus": "Draft"}
     if tags:

@@ -83,3 +83,25 @@ class BlastRadius:
                 return False
             raise
         return True
+
+
+def run_once(subject: dict[str, Any], work: Any, name: str, context: Any = None) -> Any:
+    """Run ``work()`` once per ``subject`` (a resource and its state); repeats get the first result.
+
+    Uses Powertools idempotency on the state table; without a table (CLI runs) it just runs.
+    """
+    if not table_name():
+        return work()
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+    def once(subject: dict[str, Any]) -> Any:
+        return work()
+
+    once.__qualname__ = name
+    config = idempotency_config("@")
+    if context is not None:
+        config.register_lambda_context(context)
+    decorated = idempotent_function(
+        data_keyword_argument="subject", persistence_store=persistence_layer(), config=config,
+    )(once)
+    return decorated(subject=subject)

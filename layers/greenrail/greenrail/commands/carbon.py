@@ -19,7 +19,9 @@ def register(subparsers: Any) -> None:
             "Utilisations are fractions 0..1 (default 0.5, CCF's average)."
         ),
     )
-    parser.add_argument("--instance-type", required=True, help="e.g. ml.p3.2xlarge (the ml. prefix is optional)")
+    parser.add_argument(
+        "--instance-type", required=True, help="e.g. ml.p3.2xlarge (the ml. prefix is optional)"
+    )
     parser.add_argument("--count", type=int, default=1, help="number of instances (default 1)")
     parser.add_argument("--hours", type=float, required=True, help="hours each instance runs")
     parser.add_argument("--region", required=True, help="AWS region, e.g. eu-west-1")

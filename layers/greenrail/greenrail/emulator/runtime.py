@@ -77,6 +77,7 @@ class LambdaRuntime:
         self._lock = threading.RLock()
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.base_environment: dict[str, str] = {}
+        self.override_environment: dict[str, str] = {}
 
     # ------------------------------------------------------------ registration
     def register(self, spec: FunctionSpec) -> None:
@@ -122,6 +123,7 @@ class LambdaRuntime:
     def _environment(self, spec: FunctionSpec) -> LambdaRuntime._EnvSwap:
         env = dict(self.base_environment)
         env.update(spec.environment)
+        env.update(self.override_environment)
         env.update(
             {
                 "AWS_LAMBDA_FUNCTION_NAME": spec.name,

@@ -57,11 +57,12 @@ def object_created_event(account_id: str, region: str, bucket: str, key: str, si
 def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
     from moto.events.models import events_backends
 
-    if not str(event_name).startswith("s3:ObjectCreated"):
+    event_name = str(getattr(event_name, "value", event_name))
+    if not event_name.startswith("s3:ObjectCreated"):
         return  # Greenrail subscribes to Object Created only
     event = object_created_event(
         account_id, bucket.region_name, bucket.name, key.name, key.size, key.etag,
-        _REASONS.get(str(event_name), "PutObject"), key.version_id,
+        _REASONS.get(event_name, "PutObject"), key.version_id,
     )
     backend = events_backends[account_id][bucket.region_name]
     default_bus = backend.event_buses.get("default")

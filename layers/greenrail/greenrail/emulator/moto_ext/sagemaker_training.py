@@ -52,7 +52,12 @@ def _default_account() -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    """moto keeps naive UTC datetimes."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _finish_stop(job: Any) -> None:
@@ -88,8 +93,7 @@ def _backend_stop_training_job(self: Any, training_job_name: str) -> None:
     if job.training_job_status != "InProgress":
         raise ValidationError(
             message=(
-                f"The request was rejected because the training job is in status "
-                f"{job.training_job_status}."
+                f"The request was rejected because the training job is in status {job.training_job_status}."
             )
         )
     state = _stop_state.setdefault(job, _StopState())
@@ -169,10 +173,10 @@ def set_training_job_status(
     job.training_job_status = status
     job.secondary_status = secondary_status or {"InProgress": "Training"}.get(status, status)
     if start_time is not None:
-        job.training_start_time = start_time
-        job.creation_time = min(job.creation_time, start_time)
+        job.training_start_time = _naive_utc(start_time)
+        job.creation_time = min(job.creation_time, job.training_start_time)
     if status in TERMINAL_STATUSES:
-        job.training_end_time = end_time or _now()
+        job.training_end_time = _naive_utc(end_time) if end_time else _now()
     else:
         job.training_end_time = None
     if billable_seconds is not None:
@@ -188,7 +192,10 @@ def stop_calls(name: str, account_id: str | None = None, region: str = "us-east-
 
 
 def _epoch_ms(value: datetime | None) -> str | None:
-    return None if value is None else str(int(value.timestamp() * 1000))
+    if value is None:
+        return None
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return str(int(aware.timestamp() * 1000))
 
 
 def training_job_state_change_event(
@@ -227,7 +234,7 @@ def training_job_state_change_event(
         "detail-type": "SageMaker Training Job State Change",
         "source": "aws.sagemaker",
         "account": account,
-        "time": _now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [job.arn],
         "detail": {k: v for k, v in detail.items() if v is not None},

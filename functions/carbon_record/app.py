@@ -1,0 +1,109 @@
+"""CarbonRecordFunction: a training job finished -> its carbon record on its Model Card.
+
+Trigger: EventBridge ``aws.sagemaker`` / ``SageMaker Training Job State Change``. The event is a
+hint, not the truth: the job is described again and only its own status counts. Work is
+idempotent per job ARN and status (SageMaker may send the same change more than once, with
+different event ids) when ``GREENRAIL_STATE_TABLE`` is set. The rule lives in
+``greenrail.policies.carbon``; this module only wires it.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from greenrail import aws, bus
+from greenrail.config import load_policy
+from greenrail.decision import Decision
+from greenrail.policies import carbon as carbon_policy
+
+NAMESPACE = "Greenrail"
+logger = Logger(service="greenrail-carbon-record")
+metrics = Metrics(namespace=NAMESPACE, service="carbon-record")
+
+
+def _tags(arn: str) -> dict[str, str]:
+    paginator = aws.client("sagemaker").get_paginator("list_tags")
+    return {
+        tag["Key"]: tag["Value"]
+        for page in paginator.paginate(ResourceArn=arn)
+        for tag in page.get("Tags", [])
+    }
+
+
+def _emit_record_metrics(decision: Decision) -> None:
+    """EnergyKWh and EmissionsKgCO2e per model card; the job name goes in metadata, not a dimension."""
+    figures = decision.figures
+    if "kwh" not in figures:
+        return
+    for name, value in (("EnergyKWh", figures["kwh"]), ("EmissionsKgCO2e", figures["kgco2e"])):
+        with single_metric(name=name, unit=MetricUnit.NoUnit, value=value, namespace=NAMESPACE) as metric:
+            metric.add_dimension("ModelCard", str(decision.target.get("model_card", "none")))
+            metric.add_metadata("training_job", figures.get("training_job"))
+            metric.add_metadata("estimated", figures.get("estimated"))
+
+
+def record(job_key: dict[str, Any], job: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+    """Decide on the described ``job`` and publish; ``job_key`` ({job_name, job_arn, status}) is the idempotency key."""
+    policy = load_policy().carbon
+    tags = _tags(job["TrainingJobArn"])
+    measured = carbon_policy.measure_utilisation(job, aws.client("cloudwatch"))
+    decision = carbon_policy.record_training_job(
+        job, tags, measured, policy, account=aws.account_id(), region=aws.region(), event_id=event_id
+    )
+    if decision is None:
+        logger.info(
+            "nothing to record",
+            extra={"training_job": job_key["job_name"], "status": job.get("TrainingJobStatus")},
+        )
+        return {"status": "skipped", "training_job_status": job.get("TrainingJobStatus")}
+    bus.publish([decision])
+    _emit_record_metrics(decision)
+    logger.info(
+        "carbon decision",
+        extra={"training_job": job_key["job_name"], "reason": decision.reason, "applied": decision.applied},
+    )
+    return {"status": "decided", "decision": decision.model_dump(mode="json")}
+
+
+@lru_cache(maxsize=1)
+def _idempotent_record() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from greenrail.state import idempotency_config, persistence_layer
+
+    config = idempotency_config("[job_arn, status]")
+    return config, idempotent_function(
+        data_keyword_argument="job_key",
+        config=config,
+        persistence_store=persistence_layer(),
+        key_prefix="greenrail-carbon-record",
+    )(record)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    detail = event.get("detail") if isinstance(event, dict) else None
+    name = detail.get("TrainingJobName") if isinstance(detail, dict) else None
+    if not isinstance(name, str) or not name:
+        # Malformed or near-miss event: log it, count it, and return (a raise would only retry it).
+        logger.warning("event without detail.TrainingJobName: ignored", extra={"event_id": event.get("id")})
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "ignored", "reason": "no detail.TrainingJobName"}
+    logger.append_keys(training_job=name, event_id=event.get("id"))
+    # The event's status is only a hint: read the job and key idempotency on what SageMaker says now.
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=name)
+    status = job.get("TrainingJobStatus")
+    if status not in carbon_policy.TERMINAL_STATUSES:
+        logger.info("job not finished: nothing to record", extra={"status": status})
+        return {"status": "skipped", "training_job_status": status}
+    job_key = {"job_name": name, "job_arn": job["TrainingJobArn"], "status": status}
+    if not os.environ.get("GREENRAIL_STATE_TABLE"):
+        return record(job_key=job_key, job=job, event_id=event.get("id"))
+    config, idempotent = _idempotent_record()
+    config.register_lambda_context(context)
+    result: dict[str, Any] = idempotent(job_key=job_key, job=job, event_id=event.get("id"))
+    return result

@@ -1,0 +1,54 @@
+"""Training evaluate: the watch workflow's Task — evaluate one job, stop it if the policy says so.
+
+Input ``{"job_name", "job_arn", "previous_action"}``; output ``{"done", "status", "action",
+"applied", "published_action"}``. A decision goes on Greenrail's bus only when it means
+something (``greenrail.training_watch.should_publish``): a stop finding when it first appears
+or its stop is applied, and the compliant decision when the job ends or recovers after one.
+The workflow threads ``published_action`` back in as ``previous_action``.
+
+Errors other than the handled ones (job gone, not stoppable, AccessDenied) raise: the state
+machine retries the Task on Lambda's transient errors, and fails the watch otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from greenrail.bus import publish
+from greenrail.config import load_policy
+from greenrail.training_watch import watch_step
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = Logger(service="greenrail-training-evaluate")
+metrics = Metrics(namespace="Greenrail", service="greenrail-training-evaluate")
+copy_config_to_registered_loggers(source_logger=logger, include={"greenrail"})
+
+
+class EvaluateInput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    job_name: str = Field(min_length=1)
+    job_arn: str | None = None
+    previous_action: str = "none"
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = EvaluateInput.model_validate(event)
+    step = watch_step(request.job_name, load_policy().training, request.previous_action)
+    decision = step.decision
+    logger.info(
+        "training job evaluated",
+        extra={"job": request.job_name, "decision": decision.scan_line(), "published": step.publish},
+    )
+    if step.publish:
+        publish([decision])
+    if decision.action == "stop":
+        metrics.add_metric(name="TrainingStopDecision", unit=MetricUnit.Count, value=1)
+    if decision.applied:
+        metrics.add_metric(name="TrainingJobStopped", unit=MetricUnit.Count, value=1)
+    return step.output()

@@ -1,0 +1,139 @@
+"""Training watch starter: ``SageMaker Training Job State Change`` (InProgress) -> one watch execution.
+
+The execution is named from the job, so a duplicate event (SageMaker may send several per
+change) cannot start a second watch: Step Functions answers ``ExecutionAlreadyExists`` (or, for
+a running execution with the same input, returns it), and both are no-ops here. Events with
+missing fields are logged and counted (``MalformedTrainingEvent``) and skipped: retrying cannot
+help. Throttling is retried by botocore (standard mode); what still fails raises, so the
+asynchronous invocation is retried by Lambda.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from greenrail.aws import client, error_code
+from greenrail.config import load_policy
+from greenrail.decision import Mode
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+logger = Logger(service="greenrail-training-watch-start")
+metrics = Metrics(namespace="Greenrail", service="greenrail-training-watch-start")
+copy_config_to_registered_loggers(source_logger=logger, include={"greenrail"})
+
+EXECUTION_NAME_MAX = 80  # StartExecution: name is 1-80 characters
+# Step Functions execution names: no whitespace, brackets, wildcards, punctuation or control
+# characters; ASCII letters, digits, '-' and '_' are always safe.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# A Standard execution's history holds at most 25,000 events; one watch turn writes about 11
+# (Wait, Task, Choice, Pass entered/exited, Lambda scheduled/started/succeeded), so the loop
+# stops well before that. Beyond it the job is left to the periodic scan.
+MAX_ITERATIONS_CAP = 2_000
+DEFAULT_MAX_RUNTIME_SECONDS = 86_400
+
+
+class ResourceConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    InstanceType: str | None = None
+    InstanceCount: int | None = None
+
+
+class TrainingJobDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    TrainingJobName: str = Field(min_length=1, max_length=63)
+    TrainingJobArn: str = Field(pattern=r"^arn:aws[a-z-]*:sagemaker:")
+    TrainingJobStatus: str
+    StoppingCondition: dict[str, Any] = Field(default_factory=dict)
+
+
+def execution_name(job_name: str) -> str:
+    """``training-<job>``, made safe; a hash keeps it unique if anything had to change."""
+    safe = _UNSAFE.sub("-", job_name)
+    name = f"training-{safe}"
+    if safe != job_name or len(name) > EXECUTION_NAME_MAX:
+        digest = hashlib.sha256(job_name.encode()).hexdigest()[:10]
+        name = f"{name[: EXECUTION_NAME_MAX - 11]}-{digest}"
+    return name
+
+
+def watch_input(detail: TrainingJobDetail, interval_minutes: int) -> dict[str, Any]:
+    """The execution input: deterministic, so a duplicate start is recognised as one."""
+    interval = interval_minutes * 60
+    try:
+        max_runtime = int(detail.StoppingCondition.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS))
+    except (TypeError, ValueError):
+        max_runtime = DEFAULT_MAX_RUNTIME_SECONDS
+    iterations = min(MAX_ITERATIONS_CAP, math.ceil(max_runtime / interval) + 4)
+    return {
+        "job_name": detail.TrainingJobName,
+        "job_arn": detail.TrainingJobArn,
+        "interval_seconds": interval,
+        "max_iterations": iterations,
+        "iteration": 0,
+        "last": {
+            "done": False,
+            "status": "InProgress",
+            "action": "none",
+            "applied": False,
+            "published_action": "none",
+        },
+    }
+
+
+def _parse(event: Any) -> TrainingJobDetail | None:
+    try:
+        return TrainingJobDetail.model_validate(event["detail"])
+    except (ValidationError, KeyError, TypeError) as exc:
+        problems = (
+            [
+                {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+                for e in exc.errors(include_input=False)
+            ]
+            if isinstance(exc, ValidationError)
+            else [{"field": "detail", "problem": type(exc).__name__}]
+        )
+        logger.error(
+            "malformed training job event", extra={"event_id": _event_id(event), "problems": problems}
+        )
+        metrics.add_metric(name="MalformedTrainingEvent", unit=MetricUnit.Count, value=1)
+        return None
+
+
+def _event_id(event: Any) -> Any:
+    return event.get("id") if isinstance(event, dict) else None
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    detail = _parse(event)
+    if detail is None:
+        return {"started": False, "reason": "malformed event"}
+    if detail.TrainingJobStatus != "InProgress":
+        return {"started": False, "reason": f"status {detail.TrainingJobStatus} is not watched"}
+    policy = load_policy().training
+    if policy.mode is Mode.OFF:
+        return {"started": False, "reason": "training policy is off"}
+    name = execution_name(detail.TrainingJobName)
+    try:
+        response = client("stepfunctions").start_execution(
+            stateMachineArn=os.environ["GREENRAIL_TRAINING_WATCH_ARN"],
+            name=name,
+            input=json.dumps(watch_input(detail, policy.check_interval_minutes), sort_keys=True),
+        )
+    except Exception as exc:
+        if error_code(exc) == "ExecutionAlreadyExists":
+            logger.info("watch already started", extra={"execution": name, "job": detail.TrainingJobName})
+            return {"started": False, "reason": "already watched", "execution_name": name}
+        raise
+    metrics.add_metric(name="TrainingWatchStarted", unit=MetricUnit.Count, value=1)
+    return {"started": True, "execution_name": name, "execution_arn": response["executionArn"]}

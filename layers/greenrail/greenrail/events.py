@@ -1,0 +1,37 @@
+"""Typed models of the AWS events Greenrail reacts to (the shapes in FACTS.md and events/)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Loose(BaseModel):
+    # AWS adds fields to its events over time: unknown fields are ignored, required ones checked.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class S3BucketRef(_Loose):
+    name: str = Field(min_length=3, max_length=63)
+
+
+class S3ObjectRef(_Loose):
+    key: str = Field(min_length=1)
+    size: int | None = Field(default=None, ge=0)
+    etag: str | None = None
+
+
+class S3ObjectCreatedDetail(_Loose):
+    bucket: S3BucketRef
+    object: S3ObjectRef
+    reason: str | None = None
+
+
+class S3ObjectCreated(_Loose):
+    """EventBridge ``Object Created`` from ``aws.s3``."""
+
+    id: str
+    source: str = Field(pattern=r"^aws\.s3$")
+    detail_type: str = Field(alias="detail-type", pattern=r"^Object Created$")
+    account: str | None = None
+    region: str | None = None
+    detail: S3ObjectCreatedDetail

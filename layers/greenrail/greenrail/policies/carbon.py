@@ -1,0 +1,461 @@
+"""The carbon policy: put a finished training job's carbon record on its SageMaker Model Card.
+
+The whole rule, in order:
+
+1. Only terminal jobs (Completed, Stopped, Failed) have a record; exempt jobs and ``mode: off`` get none.
+2. Hours = BillableTimeInSeconds (wall-clock time instances were billed, per instance; excludes the
+   time a Spot job waited for capacity), else TrainingTimeInSeconds, else end - start; / 3600.
+3. Utilisation is the job's measured average (CloudWatch ``/aws/sagemaker/TrainingJobs``, per host
+   ``<job>/algo-<n>``; CPUUtilization is a sum over cores, up to 100 x vCPUs, GPUUtilization up to
+   100 x GPUs, so both are normalised to 0..1). A missing metric falls back to
+   ``carbon.default_utilization`` and the record is flagged estimated.
+4. The record comes from the one carbon model, ``greenrail.carbon.estimate``.
+5. The card is the one the job's ``carbon.model_card_tag_key`` tag names, else a Draft card
+   ``greenrail-<job>`` that Greenrail creates (``carbon.create_draft_cards``).
+6. A new card version carries the record in ``additional_information.custom_details`` and in a
+   ``Sustainability`` metric group of the ``evaluation_details`` entry named after the job; every
+   other part of the content is kept. Approved and Archived cards are never modified; content that
+   is not a JSON object, or that would exceed the service's 100,000 characters, is left untouched
+   and the decision says why. In dry-run the decision is published and nothing is written.
+
+The decision is informational (compliant, severity INFORMATIONAL, no savings).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from greenrail import carbon
+from greenrail import model_card as cards_adapter
+from greenrail.aws import error_code
+from greenrail.config import CarbonPolicy
+from greenrail.decision import Decision, Mode
+from greenrail.state import BlastRadius
+
+POLICY = "carbon"
+ACTION = "publish-carbon-record"
+SEVERITY = "INFORMATIONAL"
+TERMINAL_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
+METRIC_GROUP = "Sustainability"
+DRAFT_PREFIX = "greenrail-"
+CUSTOM_PREFIX = "greenrail_carbon_"
+TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+MAX_DATAPOINTS_PER_HOST = 1440
+
+# IAM actions behind this policy (with greenrail.model_card.PERMISSIONS).
+PERMISSIONS = ("sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "cloudwatch:GetMetricData")
+
+
+class CardStore(Protocol):
+    """What the policy needs from Model Cards (greenrail.model_card, or a fake in tests)."""
+
+    def describe(self, name: str) -> cards_adapter.ModelCard | None: ...
+
+    def create_draft(self, name: str, content: str, tags: dict[str, str] | None = None) -> str: ...
+
+    def update_content(self, name: str, content: str) -> str: ...
+
+
+class _SageMakerCards:
+    def describe(self, name: str) -> cards_adapter.ModelCard | None:
+        return cards_adapter.describe(name)
+
+    def create_draft(self, name: str, content: str, tags: dict[str, str] | None = None) -> str:
+        return cards_adapter.create_draft(name, content, tags)
+
+    def update_content(self, name: str, content: str) -> str:
+        return cards_adapter.update_content(name, content)
+
+
+class Utilisation(BaseModel):
+    """Measured average utilisation, fractions 0..1; None where the metric was missing."""
+
+    cpu: float | None = None
+    gpu: float | None = None
+
+
+class CardContentError(ValueError):
+    """Card content Greenrail cannot safely extend (not JSON, wrong shape, too long)."""
+
+
+# --- reading the job -----------------------------------------------------------------------------
+
+
+def job_hours(job: dict[str, Any]) -> float:
+    for key in ("BillableTimeInSeconds", "TrainingTimeInSeconds"):
+        seconds = job.get(key)
+        if isinstance(seconds, int | float) and seconds > 0:
+            return float(seconds) / 3600
+    start, end = job.get("TrainingStartTime"), job.get("TrainingEndTime")
+    if isinstance(start, datetime) and isinstance(end, datetime) and end > start:
+        return (end - start).total_seconds() / 3600
+    return 0.0
+
+
+def instance_groups(job: dict[str, Any]) -> list[tuple[str, int]]:
+    """(instance type, count) per group: ResourceConfig's single type, or its InstanceGroups."""
+    config = job.get("ResourceConfig") or {}
+    groups = config.get("InstanceGroups") or []
+    if groups:
+        return [(g["InstanceType"], int(g.get("InstanceCount", 1))) for g in groups]
+    if config.get("InstanceType"):
+        return [(config["InstanceType"], int(config.get("InstanceCount", 1)))]
+    return []
+
+
+def measure_utilisation(job: dict[str, Any], cloudwatch: Any) -> Utilisation:
+    """Average CPU and GPU utilisation over the job's hosts, normalised to 0..1 (None when missing)."""
+    groups = instance_groups(job)
+    start, end = job.get("TrainingStartTime"), job.get("TrainingEndTime")
+    if len(groups) != 1 or not isinstance(start, datetime) or not isinstance(end, datetime) or end <= start:
+        return Utilisation()  # heterogeneous clusters name hosts per group: not measured, falls back
+    instance_type, count = groups[0]
+    try:
+        spec = carbon.instance_spec(instance_type)
+    except carbon.UnknownInstanceType:
+        return Utilisation()
+    minutes = math.ceil((end - start).total_seconds() / 60)
+    period = 60 * max(1, math.ceil(minutes / MAX_DATAPOINTS_PER_HOST))
+    metrics = [("cpu", "CPUUtilization", spec.vcpus)]
+    if spec.gpu_count:
+        metrics.append(("gpu", "GPUUtilization", spec.gpu_count))
+    queries = []
+    for key, metric, _ in metrics:
+        for host in range(1, count + 1):
+            queries.append(
+                {
+                    "Id": f"{key}{host}",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": TRAINING_NAMESPACE,
+                            "MetricName": metric,
+                            "Dimensions": [
+                                {"Name": "Host", "Value": f"{job['TrainingJobName']}/algo-{host}"}
+                            ],
+                        },
+                        "Period": period,
+                        "Stat": "Average",
+                    },
+                    "ReturnData": True,
+                }
+            )
+    values: dict[str, list[float]] = {key: [] for key, _, _ in metrics}
+    for offset in range(0, len(queries), 500):  # GetMetricData takes at most 500 queries
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": queries[offset : offset + 500],
+            "StartTime": start,
+            "EndTime": end,
+        }
+        while True:
+            response = cloudwatch.get_metric_data(**kwargs)
+            for result in response.get("MetricDataResults", []):
+                values[result["Id"].rstrip("0123456789")].extend(result.get("Values", []))
+            if not response.get("NextToken"):
+                break
+            kwargs["NextToken"] = response["NextToken"]
+    scale = {key: 100.0 * units for key, _, units in metrics}
+    averages = {
+        key: min(1.0, max(0.0, sum(found) / len(found) / scale[key])) if found else None
+        for key, found in values.items()
+    }
+    return Utilisation(cpu=averages.get("cpu"), gpu=averages.get("gpu"))
+
+
+# --- the record ----------------------------------------------------------------------------------
+
+
+def _estimate(job: dict[str, Any], hours: float, region: str, used: Utilisation) -> carbon.CarbonEstimate:
+    groups = instance_groups(job)
+    if not groups:
+        raise carbon.UnknownInstanceType("the training job has no ResourceConfig.InstanceType")
+    parts = [
+        carbon.estimate(t, hours, region, count=n, cpu_util=used.cpu, gpu_util=used.gpu) for t, n in groups
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return carbon.CarbonEstimate(
+        kwh=sum(p.kwh for p in parts),
+        kgco2e=sum(p.kgco2e for p in parts),
+        operational_kgco2e=sum(p.operational_kgco2e for p in parts),
+        embodied_kgco2e=sum(p.embodied_kgco2e for p in parts),
+        pue=parts[0].pue,
+        grid_kgco2e_per_kwh=parts[0].grid_kgco2e_per_kwh,
+        method=parts[0].method,
+        estimated=any(p.estimated for p in parts),
+        notes=sorted({note for p in parts for note in p.notes}),
+    )
+
+
+def _number(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def custom_details(record: carbon.CarbonEstimate, job_arn: str) -> dict[str, str]:
+    limit = cards_adapter.CUSTOM_DETAIL_MAX_CHARS
+    fields = {
+        "training_job_arn": job_arn,
+        "energy_kwh": f"{record.kwh:.6g}",
+        "emissions_kgco2e": f"{record.kgco2e:.6g}",
+        "operational_kgco2e": f"{record.operational_kgco2e:.6g}",
+        "embodied_kgco2e": f"{record.embodied_kgco2e:.6g}",
+        "pue": f"{record.pue:g}",
+        "grid_kgco2e_per_kwh": f"{record.grid_kgco2e_per_kwh:.6g}",
+        "method": record.method,
+        "estimated": "true" if record.estimated else "false",
+    }
+    if record.notes:
+        fields["notes"] = "; ".join(record.notes)
+    return {CUSTOM_PREFIX + key: value[:limit] for key, value in fields.items()}
+
+
+def metric_group(record: carbon.CarbonEstimate) -> dict[str, Any]:
+    """The ``Sustainability`` metric group (model card JSON schema: simple metrics, typed)."""
+    notes = "; ".join(record.notes)[: cards_adapter.CUSTOM_DETAIL_MAX_CHARS]
+    data: list[dict[str, Any]] = [
+        {"name": "Energy (kWh)", "type": "number", "value": _number(record.kwh)},
+        {"name": "Emissions (kgCO2e)", "type": "number", "value": _number(record.kgco2e)},
+        {
+            "name": "Operational emissions (kgCO2e)",
+            "type": "number",
+            "value": _number(record.operational_kgco2e),
+        },
+        {"name": "Embodied emissions (kgCO2e)", "type": "number", "value": _number(record.embodied_kgco2e)},
+        {"name": "PUE", "type": "number", "value": record.pue},
+        {"name": "Grid factor (kgCO2e/kWh)", "type": "number", "value": _number(record.grid_kgco2e_per_kwh)},
+        {"name": "Method", "type": "string", "value": record.method},
+        {"name": "Estimated", "type": "boolean", "value": record.estimated},
+    ]
+    if notes:
+        data[-1]["notes"] = notes
+    return {"name": METRIC_GROUP, "metric_data": data}
+
+
+def with_record(
+    content_text: str, record: carbon.CarbonEstimate, job_name: str, job_arn: str
+) -> tuple[str, bool]:
+    """(new content, changed): ``content_text`` with the record added; raises CardContentError."""
+    try:
+        original = json.loads(content_text) if content_text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise CardContentError(
+            f"content is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
+    if not isinstance(original, dict):
+        raise CardContentError("content is not a JSON object")
+    content = copy.deepcopy(original)
+    additional = content.setdefault("additional_information", {})
+    if not isinstance(additional, dict) or not isinstance(additional.setdefault("custom_details", {}), dict):
+        raise CardContentError("additional_information.custom_details is not an object")
+    additional["custom_details"].update(custom_details(record, job_arn))
+    evaluations = content.setdefault("evaluation_details", [])
+    if not isinstance(evaluations, list):
+        raise CardContentError("evaluation_details is not a list")
+    entry = next((e for e in evaluations if isinstance(e, dict) and e.get("name") == job_name), None)
+    if entry is None:
+        entry = {
+            "name": job_name[: cards_adapter.NAME_MAX_CHARS],
+            "evaluation_job_arn": job_arn,
+            "evaluation_observation": f"Carbon footprint of training job {job_name}, estimated by Greenrail.",
+            "metric_groups": [],
+        }
+        evaluations.append(entry)
+    groups = entry.setdefault("metric_groups", [])
+    if not isinstance(groups, list):
+        raise CardContentError(f"evaluation_details[{job_name}].metric_groups is not a list")
+    group = metric_group(record)
+    index = next(
+        (i for i, g in enumerate(groups) if isinstance(g, dict) and g.get("name") == METRIC_GROUP), None
+    )
+    if index is None:
+        groups.append(group)
+    else:
+        groups[index] = group
+    if content == original:
+        return content_text, False
+    text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > cards_adapter.CONTENT_MAX_CHARS:
+        raise CardContentError(
+            f"content with the record would be {len(text):,} characters, over the {cards_adapter.CONTENT_MAX_CHARS:,} limit"
+        )
+    return text, True
+
+
+def draft_card_name(job_name: str) -> str:
+    return cards_adapter.card_name(DRAFT_PREFIX + job_name)
+
+
+def _draft_content(job_name: str) -> str:
+    return json.dumps(
+        {
+            "model_overview": {
+                "model_description": f"Draft created by Greenrail for the carbon record of training job {job_name}."
+            }
+        }
+    )
+
+
+# --- the decision --------------------------------------------------------------------------------
+
+
+def record_training_job(
+    job: dict[str, Any],
+    tags: dict[str, str],
+    measured: Utilisation,
+    policy: CarbonPolicy,
+    *,
+    account: str,
+    region: str,
+    event_id: str | None = None,
+    cards: CardStore | None = None,
+    blast_radius: BlastRadius | None = None,
+) -> Decision | None:
+    """The carbon decision for a described training job; writes the card in enforce mode.
+
+    Returns None when there is nothing to record (job not finished, policy off).
+    """
+    status = job.get("TrainingJobStatus")
+    if policy.mode == Mode.OFF or status not in TERMINAL_STATUSES:
+        return None
+    cards = cards or _SageMakerCards()
+    name, arn = job["TrainingJobName"], job["TrainingJobArn"]
+    tagged_card = tags.get(policy.model_card_tag_key)
+    card = tagged_card or draft_card_name(name)
+
+    def decide(reason: str, applied: bool = False, **figures: Any) -> Decision:
+        return Decision(
+            policy=POLICY,
+            resource=arn,
+            account=account,
+            region=region,
+            action=ACTION,
+            target={"model_card": card},
+            mode=policy.mode,
+            applied=applied,
+            compliant=True,
+            reason=reason,
+            figures={"training_job": name, "training_job_status": status, **figures},
+            event_id=event_id,
+            severity=SEVERITY,
+        )
+
+    if policy.exemptions.exempts(name, tags):
+        return decide("exempt from the carbon policy: no record written").model_copy(
+            update={"action": "none"}
+        )
+    try:
+        record, figures = compute_record(job, measured, policy, region)
+    except ValueError as exc:  # UnknownInstanceType included
+        return decide(f"carbon record not computed: {exc}", error=str(exc))
+    outcome = _publish(
+        card,
+        record,
+        job,
+        policy,
+        cards,
+        blast_radius,
+        may_create=tagged_card is not None or policy.create_draft_cards,
+    )
+    if outcome.error:
+        figures["error"] = outcome.error
+    return decide(outcome.reason, applied=outcome.applied, **figures)
+
+
+def compute_record(
+    job: dict[str, Any], measured: Utilisation, policy: CarbonPolicy, region: str
+) -> tuple[carbon.CarbonEstimate, dict[str, Any]]:
+    """The job's carbon record and the decision figures; raises ValueError for an unknown instance type."""
+    hours = job_hours(job)
+    groups = instance_groups(job)
+    default = policy.default_utilization
+    used = Utilisation(
+        cpu=default if measured.cpu is None else measured.cpu,
+        gpu=default if measured.gpu is None else measured.gpu,
+    )
+    record = _estimate(job, hours, region, used)
+    notes = []
+    if measured.cpu is None:
+        notes.append(f"CPU utilisation not measured: assumed {default:g}")
+    if measured.gpu is None and any(carbon.instance_spec(t).gpu_count for t, _ in groups):
+        notes.append(f"GPU utilisation not measured: assumed {default:g}")
+    if notes:
+        record = record.model_copy(update={"estimated": True, "notes": notes + record.notes})
+    figures: dict[str, Any] = {
+        **record.as_dict(),
+        "notes": record.notes,
+        "hours": hours,
+        "instances": [{"instance_type": t, "count": n} for t, n in groups],
+        "cpu_utilization": used.cpu,
+        "gpu_utilization": used.gpu,
+        "utilization_measured": not notes,
+    }
+    return record, figures
+
+
+class _Outcome(BaseModel):
+    reason: str
+    applied: bool = False
+    error: str | None = None
+
+
+def _extend(
+    card: str, existing: cards_adapter.ModelCard | None, record: carbon.CarbonEstimate, job: dict[str, Any]
+) -> tuple[str | None, _Outcome | None]:
+    """(new content, None) when the card can take the record, else (None, why not)."""
+    if existing is not None and existing.status in cards_adapter.READ_ONLY_STATUSES:
+        return None, _Outcome(
+            reason=f"model card {card} is {existing.status}: left unchanged, record not written"
+        )
+    base = existing.content if existing is not None else _draft_content(job["TrainingJobName"])
+    try:
+        content, changed = with_record(base, record, job["TrainingJobName"], job["TrainingJobArn"])
+    except CardContentError as exc:
+        return None, _Outcome(reason=f"model card {card} left unchanged: {exc}", error=str(exc))
+    if not changed:
+        return None, _Outcome(reason=f"model card {card} already carries this record")
+    return content, None
+
+
+def _publish(
+    card: str,
+    record: carbon.CarbonEstimate,
+    job: dict[str, Any],
+    policy: CarbonPolicy,
+    cards: CardStore,
+    blast_radius: BlastRadius | None,
+    *,
+    may_create: bool,
+) -> _Outcome:
+    existing = cards.describe(card)
+    if existing is None and not may_create:
+        return _Outcome(reason="no model card tagged and draft cards are disabled: record not written")
+    content, refused = _extend(card, existing, record, job)
+    if refused is not None or content is None:
+        return refused or _Outcome(reason="no content")
+    verb = "new version of" if existing is not None else "new Draft card"
+    if policy.mode == Mode.DRY_RUN:
+        return _Outcome(reason=f"dry-run: would write the carbon record as a {verb} {card}")
+    if not (blast_radius or BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)).acquire():
+        return _Outcome(reason="blast radius reached for this hour: record not written")
+    if existing is not None:
+        cards.update_content(card, content)
+        return _Outcome(reason=f"carbon record written as a {verb} {card}", applied=True)
+    try:
+        cards.create_draft(
+            card, content, {"greenrail:managed": "true", "greenrail:training-job": job["TrainingJobName"]}
+        )
+    except Exception as exc:
+        if error_code(exc) not in {"ConflictException", "ResourceInUse"}:
+            raise
+        # Created meanwhile (another invocation, or a person): add the record to that card instead.
+        content, refused = _extend(card, cards.describe(card), record, job)
+        if refused is not None or content is None:
+            return refused or _Outcome(reason="no content")
+        cards.update_content(card, content)
+        return _Outcome(reason=f"carbon record written as a new version of {card}", applied=True)
+    return _Outcome(reason=f"carbon record written as a {verb} {card}", applied=True)

@@ -1,0 +1,281 @@
+"""Storage policy: move ML training and test data to cheaper S3 storage classes.
+
+A bucket is governed when it carries the opt-in tag (``greenrail:storage=managed``) or is listed
+in the policy. Each object in it is classified by its key: a path segment naming re-creatable
+ML data (``train``, ``test``, ``validation``...) goes to One Zone-IA (one AZ: only for data that
+can be re-created), everything else to Intelligent-Tiering. Objects are never copied: Greenrail
+tags each object with its target class, and keeps, in the bucket's lifecycle configuration,
+managed rules filtered on that tag, merged with the bucket's own rules.
+
+Skipped: objects under 128 KiB (the IA classes bill 128 KiB minimum and Intelligent-Tiering does
+not tier them; S3 User Guide, "Storage classes"), exempt objects or buckets, objects already in
+(or already tagged for) their target class.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from greenrail.config import StoragePolicy
+from greenrail.decision import Decision, Mode, Savings
+
+POLICY = "storage"
+MANAGED_RULE_PREFIX = "greenrail-"
+GB = 1024**3
+
+
+@dataclass(frozen=True)
+class StorageObject:
+    """An S3 object as the policy sees it."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    storage_class: str = "STANDARD"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:s3:::{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def is_governed(bucket: Bucket, policy: StoragePolicy) -> bool:
+    return bucket.name in policy.buckets or bucket.tags.get(policy.opt_in_tag_key) == policy.opt_in_tag_value
+
+
+def classify(key: str, policy: StoragePolicy) -> tuple[str, str]:
+    """(category, target storage class) of a key: the first rule one of whose segments is in the key."""
+    segments = {segment.lower() for segment in re.split(r"[/]", key)[:-1]}
+    for rule in policy.rules:
+        for name in rule.segments:
+            if name.lower() in segments:
+                return name.lower(), rule.storage_class
+    return "other", policy.default_storage_class
+
+
+# ---------------------------------------------------------------- savings
+@lru_cache(maxsize=1)
+def _prices() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(resources.files("greenrail").joinpath("data", "s3_prices.json").read_text())
+    return data
+
+
+def monthly_savings(size_bytes: int, current_class: str, target_class: str, region: str) -> tuple[Savings, dict[str, Any]]:
+    """USD and kgCO2e saved per month by storing ``size_bytes`` in ``target_class``.
+
+    USD: size x (current price - target price) from data/s3_prices.json; for Intelligent-Tiering
+    the target is its Infrequent Access tier, less the per-object monitoring fee. kgCO2e: the
+    carbon model's S3 storage coefficients (replication factor of each class).
+    """
+    from greenrail.carbon import storage_kgco2e_per_gb_month
+
+    prices = _prices()
+    table = prices["usd_per_gb_month"]
+    size_gb = size_bytes / GB
+    current = table.get(current_class, table["STANDARD"])
+    if target_class == "INTELLIGENT_TIERING":
+        target = table["INTELLIGENT_TIERING_INFREQUENT"]
+        fee = prices["intelligent_tiering_monitoring_usd_per_1000_objects_month"] / 1000
+    else:
+        target, fee = table[target_class], 0.0
+    usd = size_gb * (current - target) - fee
+    kg = size_gb * (
+        storage_kgco2e_per_gb_month(current_class if current_class in table else "STANDARD", region)
+        - storage_kgco2e_per_gb_month(target_class, region)
+    )
+    figures = {
+        "size_gb": round(size_gb, 6),
+        "usd_per_gb_month_current": current,
+        "usd_per_gb_month_target": target,
+        "monitoring_fee_usd_month": fee,
+        "price_source": prices["source"],
+    }
+    return Savings(usd_per_month=round(usd, 6), kgco2e_per_month=round(kg, 9)), figures
+
+
+# ---------------------------------------------------------------- the object decision
+def decide(obj: StorageObject, bucket: Bucket, policy: StoragePolicy, account: str, region: str,
+           event_id: str | None = None, mode: Mode | None = None) -> Decision:
+    """What should happen to one object of a governed bucket (nothing is done here)."""
+    mode = mode or policy.mode
+    category, target_class = classify(obj.key, policy)
+    base = {
+        "policy": POLICY, "resource": obj.arn, "account": account, "region": region,
+        "mode": mode, "event_id": event_id, "target": {"storage_class": target_class},
+    }
+    figures: dict[str, Any] = {"category": category, "size_bytes": obj.size, "current_storage_class": obj.storage_class}
+
+    def none(reason: str) -> Decision:
+        return Decision(**base, action="none", compliant=True, reason=reason, figures=figures,
+                        severity="INFORMATIONAL")
+
+    exemptions = policy.exemptions
+    if exemptions.exempts(bucket.name, bucket.tags):
+        return none(f"bucket {bucket.name} is exempt")
+    if exemptions.exempts(obj.key, obj.tags):
+        return none("object is exempt")
+    if obj.size < policy.min_object_size_bytes:
+        return none(f"object is {obj.size} bytes, under the {policy.min_object_size_bytes}-byte minimum "
+                    "below which tiering does not pay")
+    if obj.storage_class == target_class:
+        return none(f"already in {target_class}")
+    if obj.tags.get(policy.target_tag_key) == target_class:
+        return none(f"already tagged for {target_class}; the bucket's lifecycle rule moves it")
+    savings, money = monthly_savings(obj.size, obj.storage_class, target_class, region)
+    figures.update(money)
+    figures["transition_after_days"] = policy.transition_days.get(target_class, 0)
+    return Decision(
+        **base, action="tag", compliant=False, savings=savings, figures=figures, severity="LOW",
+        reason=(f"{category} data in {obj.storage_class}: tag {policy.target_tag_key}={target_class} so the "
+                f"lifecycle rule moves it after {figures['transition_after_days']} days "
+                f"(saves ${savings.usd_per_month:.4g}/month)"),
+    )
+
+
+# ---------------------------------------------------------------- lifecycle rules
+def managed_rules(policy: StoragePolicy) -> list[dict[str, Any]]:
+    """Greenrail's lifecycle rules: one per target class, filtered on the object tag."""
+    classes = sorted({rule.storage_class for rule in policy.rules} | {policy.default_storage_class})
+    return [
+        {
+            "ID": f"{MANAGED_RULE_PREFIX}{storage_class.lower().replace('_', '-')}",
+            "Status": "Enabled",
+            "Filter": {"Tag": {"Key": policy.target_tag_key, "Value": storage_class}},
+            "Transitions": [{"Days": policy.transition_days.get(storage_class, 0), "StorageClass": storage_class}],
+        }
+        for storage_class in classes
+    ]
+
+
+def merge_lifecycle(existing: list[dict[str, Any]], policy: StoragePolicy) -> list[dict[str, Any]] | None:
+    """The bucket's rules with Greenrail's managed rules in place, or None when nothing changes.
+
+    The bucket's own rules are kept as they are, whatever they say; only rules whose ID starts
+    with ``greenrail-`` are Greenrail's to replace.
+    """
+    own = [rule for rule in existing if not str(rule.get("ID", "")).startswith(MANAGED_RULE_PREFIX)]
+    current_managed = [rule for rule in existing if str(rule.get("ID", "")).startswith(MANAGED_RULE_PREFIX)]
+    wanted = managed_rules(policy)
+    if _canonical(current_managed) == _canonical(wanted):
+        return None
+    return own + wanted
+
+
+def _canonical(rules: list[dict[str, Any]]) -> list[str]:
+    # Compare what matters, not how S3 echoes it back (it may add empty or default fields).
+    keep = ("ID", "Status", "Filter", "Transitions")
+    return sorted(json.dumps({k: rule.get(k) for k in keep}, sort_keys=True, default=str) for rule in rules)
+
+
+# ---------------------------------------------------------------- running the policy
+def load_bucket(name: str) -> Bucket:
+    from greenrail.adapters import s3
+
+    return Bucket(name, s3.bucket_tags(name))
+
+
+def load_object(bucket: str, key: str) -> StorageObject:
+    from greenrail.adapters import s3
+
+    head = s3.head_object(bucket, key)
+    return StorageObject(
+        bucket=bucket, key=key, size=int(head.get("ContentLength", 0)), etag=str(head.get("ETag", "")).strip('"'),
+        storage_class=head.get("StorageClass", "STANDARD"), tags=s3.object_tags(bucket, key),
+    )
+
+
+def apply(decision: Decision, obj: StorageObject, policy: StoragePolicy, blast_radius: Any) -> Decision:
+    """Carry out a ``tag`` decision in enforce mode: lifecycle rules first, then the object's tag.
+
+    The rule goes first so that nothing is half-applied: a tagged object always has a rule, and
+    a rule without tagged objects does nothing.
+    """
+    from greenrail.adapters import s3
+    from greenrail.aws import error_code
+
+    if decision.action != "tag" or decision.mode != Mode.ENFORCE:
+        return decision
+    if not blast_radius.acquire():
+        return decision.model_copy(update={
+            "reason": decision.reason + f"; not applied: blast radius of {policy.blast_radius.max_actions_per_hour} "
+                                        "actions per hour reached",
+            "figures": {**decision.figures, "blast_radius_reached": True},
+        })
+    target = decision.target["storage_class"]
+    try:
+        merged = merge_lifecycle(s3.lifecycle_rules(obj.bucket), policy)
+        if merged is not None:
+            s3.put_lifecycle_rules(obj.bucket, merged)
+        s3.put_object_tag(obj.bucket, obj.key, policy.target_tag_key, target, obj.tags)
+    except Exception as exc:
+        code = error_code(exc)
+        if code in ("AccessDenied", "NoSuchKey", "NoSuchBucket") or isinstance(exc, ValueError):
+            return decision.model_copy(update={
+                "reason": decision.reason + f"; not applied: {code}: {exc}",
+                "figures": {**decision.figures, "error": code},
+            })
+        raise  # throttling that outlived botocore's retries: the invocation is retried
+    return decision.model_copy(update={
+        "applied": True, "compliant": True,
+        "figures": {**decision.figures, "lifecycle_rules_updated": merged is not None,
+                    "tag": f"{policy.target_tag_key}={target}"},
+    })
+
+
+def governed_buckets(policy: StoragePolicy) -> list[Bucket]:
+    from greenrail.adapters import s3
+
+    names = set(s3.bucket_names())
+    buckets = []
+    for name in sorted(names):
+        bucket = load_bucket(name)
+        if is_governed(bucket, policy):
+            buckets.append(bucket)
+    return buckets
+
+
+def scan_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str, mode: Mode,
+                concurrency: int = 16) -> list[tuple[Decision, StorageObject]]:
+    """Decide for every object of a governed bucket.
+
+    The listing already carries size, ETag and storage class, so objects that are too small or
+    already in their class are decided without another call; only the rest need their tags
+    (one GetObjectTagging each, ``concurrency`` at a time).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from greenrail.adapters import s3
+
+    listed = [
+        StorageObject(bucket.name, item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"'),
+                      item.get("StorageClass", "STANDARD"))
+        for item in s3.list_objects(bucket.name)
+    ]
+
+    def needs_tags(obj: StorageObject) -> bool:
+        return obj.size >= policy.min_object_size_bytes and obj.storage_class != classify(obj.key, policy)[1]
+
+    def with_tags(obj: StorageObject) -> StorageObject:
+        return StorageObject(obj.bucket, obj.key, obj.size, obj.etag, obj.storage_class,
+                             s3.object_tags(obj.bucket, obj.key))
+
+    candidates = [obj for obj in listed if needs_tags(obj)]
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        tagged = dict(zip([o.key for o in candidates], pool.map(with_tags, candidates), strict=True))
+    results = []
+    for obj in listed:
+        full = tagged.get(obj.key, obj)
+        results.append((decide(full, bucket, policy, account, region, mode=mode), full))
+    return results

@@ -1,0 +1,483 @@
+"""The training policy: stop idle and runaway SageMaker training jobs.
+
+The whole rule is here, on typed inputs; AWS calls live in ``greenrail.adapters`` and the
+orchestration (describe, fetch metrics, stop, blast radius) in ``greenrail.training_watch``.
+
+* **IdleTrainingJob** — after ``idle.warmup_minutes`` from the training start, every host
+  (``<job>/algo-<n>``, one per instance) stays strictly under the threshold for the whole
+  ``idle.window_minutes``. GPU instance types are judged on ``GPUUtilization`` divided by the
+  GPU count, CPU types on ``CPUUtilization`` divided by the vCPU count (CloudWatch reports both
+  as a sum over devices, up to 100 x devices: FACTS.md, "Metrics"). Each period's *Maximum* is
+  compared, so a short burst of work counts as work. A host with datapoints in fewer than
+  :data:`MIN_COVERAGE` of the window's periods is *insufficient data*, never idleness.
+* **RunawayTrainingJob** — elapsed time over ``runaway.max_runtime_hours``; or the cost (cost
+  so far, or the cost at the current rate by the next check) over the job's budget: the
+  ``greenrail:budget-usd`` tag, else ``runaway.default_budget_usd``, else no budget check.
+  Cost = instance count x hourly price x billed hours; billed hours are ``BillableTimeInSeconds``
+  for managed spot jobs (where the spot discount shows) and the elapsed time otherwise.
+
+A stop avoids the job's remaining projected runtime: until its own ``MaxRuntimeInSeconds``
+(SageMaker stops it there at the latest). That one-off cost and its kgCO2e are reported as the
+month's savings (``figures.savings_basis`` says so).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from greenrail.config import IdleRule, TrainingPolicy
+from greenrail.decision import Decision, Mode, Savings
+from greenrail.pricing import InstancePrice
+
+POLICY = "training"
+NAMESPACE = "/aws/sagemaker/TrainingJobs"
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+DEFAULT_MAX_RUNTIME_SECONDS = 86_400  # CreateTrainingJob's MaxRuntimeInSeconds default (1 day)
+MIN_COVERAGE = 0.8  # share of the window's periods a host must report to be judged
+IDLE_FINDING = "IdleTrainingJob"
+RUNAWAY_FINDING = "RunawayTrainingJob"
+# Accelerators that publish no GPUUtilization (Neuron devices): judged on CPU.
+_NO_GPU_METRIC = re.compile(r"^ml\.(trn|inf)\d")
+
+UtilisationMetric = Literal["GPUUtilization", "CPUUtilization"]
+
+
+class TrainingJobSnapshot(BaseModel):
+    """What the rule needs to know about one training job, at one instant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    arn: str
+    status: str
+    instance_type: str
+    instance_count: int = Field(default=1, ge=1)
+    spot: bool = False
+    start_time: datetime | None = None
+    elapsed_seconds: float = Field(default=0.0, ge=0)
+    billable_seconds: float | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
+    account: str = ""
+    region: str = ""
+
+    @classmethod
+    def from_api(
+        cls,
+        job: dict[str, Any],
+        now: datetime,
+        account: str,
+        region: str,
+        tags: dict[str, str] | None = None,
+    ) -> TrainingJobSnapshot:
+        """From a DescribeTrainingJob response or a Search ``TrainingJob`` record (same fields)."""
+        resources = job.get("ResourceConfig") or {}
+        start = job.get("TrainingStartTime") or job.get("CreationTime")
+        end = job.get("TrainingEndTime")
+        elapsed = ((end or now) - start).total_seconds() if isinstance(start, datetime) else 0.0
+        if tags is None:
+            tags = {tag["Key"]: tag["Value"] for tag in job.get("Tags") or []}
+        stopping = job.get("StoppingCondition") or {}
+        return cls(
+            name=job["TrainingJobName"],
+            arn=job["TrainingJobArn"],
+            status=job["TrainingJobStatus"],
+            instance_type=resources.get("InstanceType", "unknown"),
+            instance_count=max(1, int(resources.get("InstanceCount", 1))),
+            spot=bool(job.get("EnableManagedSpotTraining", False)),
+            start_time=start if isinstance(start, datetime) else None,
+            elapsed_seconds=max(0.0, elapsed),
+            billable_seconds=job.get("BillableTimeInSeconds"),
+            tags=tags,
+            max_runtime_seconds=int(stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS)),
+            account=account,
+            region=region,
+        )
+
+    @property
+    def hosts(self) -> list[str]:
+        return [f"{self.name}/algo-{n}" for n in range(1, self.instance_count + 1)]
+
+
+class HostUtilisation(BaseModel):
+    """One host's utilisation datapoints as CloudWatch reports them (sum over devices)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    metric: UtilisationMetric
+    timestamps: list[datetime] = Field(default_factory=list)
+    values: list[float] = Field(default_factory=list)
+
+
+class UtilisationBasis(BaseModel):
+    """Which metric judges idleness for an instance type, and what 100 % means."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: UtilisationMetric
+    devices: int  # GPUs or vCPUs: the raw metric goes up to 100 x devices
+
+
+def utilisation_basis(instance_type: str, price: InstancePrice | None = None) -> UtilisationBasis | None:
+    """GPU types by GPU count, CPU types by vCPU count; None when the type is unknown.
+
+    The instance catalogue is ``greenrail.carbon.instance_spec`` (data/instances.json); the
+    price table's vcpus/gpus columns are the fallback.
+    """
+    vcpus, gpus = _spec(instance_type)
+    if vcpus is None and price is not None:
+        vcpus, gpus = price.vcpus, price.gpus
+    if _NO_GPU_METRIC.match(instance_type):
+        gpus = 0
+    if gpus:
+        return UtilisationBasis(metric="GPUUtilization", devices=gpus)
+    if vcpus:
+        return UtilisationBasis(metric="CPUUtilization", devices=vcpus)
+    return None
+
+
+def _spec(instance_type: str) -> tuple[int | None, int | None]:
+    try:
+        from greenrail.carbon import instance_spec  # type: ignore[attr-defined,unused-ignore]
+
+        spec = instance_spec(instance_type)
+    except (ImportError, KeyError, ValueError, LookupError):
+        return None, None
+    if spec is None:
+        return None, None
+    vcpus = getattr(spec, "vcpus", None)
+    gpus = getattr(spec, "gpu_count", None)
+    return (int(vcpus) if vcpus else None), int(gpus or 0)
+
+
+def metric_period(rule: IdleRule) -> int:
+    """GetMetricData period: one-minute points for short windows, five-minute ones otherwise."""
+    return 60 if rule.window_minutes < 30 else 300
+
+
+class IdleAssessment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["idle", "busy", "warming-up", "insufficient-data", "unknown-instance-type"]
+    metric: str | None = None
+    devices: int | None = None
+    threshold_percent: float
+    window_minutes: int
+    period_seconds: int
+    hosts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @property
+    def mean_percent(self) -> float | None:
+        means = [h["mean_percent"] for h in self.hosts.values() if h.get("mean_percent") is not None]
+        return sum(means) / len(means) if means else None
+
+
+def _host_figures(
+    series: HostUtilisation | None,
+    start: datetime,
+    end: datetime,
+    devices: int,
+    threshold: float,
+    required: int,
+) -> dict[str, Any]:
+    points = (
+        [
+            value / devices
+            for ts, value in zip(series.timestamps, series.values, strict=False)
+            if start <= _utc(ts) <= end
+        ]
+        if series
+        else []
+    )
+    figures: dict[str, Any] = {"datapoints": len(points), "required_datapoints": required}
+    if points:
+        figures["max_percent"] = round(max(points), 2)
+        figures["mean_percent"] = round(sum(points) / len(points), 2)
+    if points and max(points) >= threshold:
+        figures["state"] = "busy"
+    elif len(points) < required:
+        figures["state"] = "insufficient-data"
+    else:
+        figures["state"] = "idle"
+    return figures
+
+
+def assess_idle(
+    job: TrainingJobSnapshot,
+    hosts: list[HostUtilisation],
+    rule: IdleRule,
+    now: datetime,
+    basis: UtilisationBasis | None,
+) -> IdleAssessment:
+    period = metric_period(rule)
+    threshold = rule.gpu_threshold_percent
+    if basis is not None and basis.metric == "CPUUtilization":
+        threshold = rule.cpu_threshold_percent
+    assessment = IdleAssessment(
+        state="insufficient-data",
+        metric=basis.metric if basis else None,
+        devices=basis.devices if basis else None,
+        threshold_percent=threshold,
+        window_minutes=rule.window_minutes,
+        period_seconds=period,
+    )
+    if basis is None:
+        assessment.state = "unknown-instance-type"
+        return assessment
+    window = rule.window_minutes * 60
+    if job.start_time is None or job.elapsed_seconds < (rule.warmup_minutes * 60 + window):
+        assessment.state = "warming-up"
+        return assessment
+    start = _utc(now).timestamp() - window
+    window_start = datetime.fromtimestamp(start, UTC)
+    required = max(1, math.ceil(MIN_COVERAGE * window / period))
+    by_host = {h.host: h for h in hosts if h.metric == basis.metric}
+    assessment.hosts = {
+        host: _host_figures(by_host.get(host), window_start, _utc(now), basis.devices, threshold, required)
+        for host in job.hosts
+    }
+    states = {figures["state"] for figures in assessment.hosts.values()}
+    if "busy" in states:
+        assessment.state = "busy"
+    elif "insufficient-data" in states:
+        assessment.state = "insufficient-data"
+    else:
+        assessment.state = "idle"
+    return assessment
+
+
+class CostAssessment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    price_usd_per_hour: float | None = None
+    price_source: str | None = None
+    elapsed_hours: float
+    billed_hours: float
+    rate_usd_per_hour: float | None = None
+    cost_so_far_usd: float | None = None
+    cost_at_next_check_usd: float | None = None
+    projected_total_usd: float | None = None
+    remaining_hours: float
+    budget_usd: float | None = None
+    budget_source: str | None = None
+
+
+def job_budget(job: TrainingJobSnapshot, policy: TrainingPolicy) -> tuple[float | None, str | None]:
+    """The tag's budget when it is a positive number, else the policy default, else none."""
+    raw = job.tags.get(policy.runaway.budget_tag_key)
+    if raw is not None:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value > 0:
+            return value, f"tag {policy.runaway.budget_tag_key}"
+    if policy.runaway.default_budget_usd is not None:
+        return policy.runaway.default_budget_usd, "policy runaway.default_budget_usd"
+    return None, None
+
+
+def assess_cost(
+    job: TrainingJobSnapshot, policy: TrainingPolicy, price: InstancePrice | None
+) -> CostAssessment:
+    elapsed_hours = job.elapsed_seconds / 3600
+    billed_hours = elapsed_hours
+    if job.spot and job.billable_seconds is not None:
+        billed_hours = min(elapsed_hours, job.billable_seconds / 3600) if elapsed_hours else 0.0
+    remaining_hours = max(0.0, job.max_runtime_seconds - job.elapsed_seconds) / 3600
+    budget, budget_source = job_budget(job, policy)
+    cost = CostAssessment(
+        elapsed_hours=round(elapsed_hours, 4),
+        billed_hours=round(billed_hours, 4),
+        remaining_hours=round(remaining_hours, 4),
+        budget_usd=budget,
+        budget_source=budget_source,
+    )
+    if price is None:
+        return cost
+    billed_share = billed_hours / elapsed_hours if elapsed_hours else 1.0
+    rate = job.instance_count * price.usd_per_hour * billed_share
+    so_far = job.instance_count * price.usd_per_hour * billed_hours
+    cost.price_usd_per_hour = price.usd_per_hour
+    cost.price_source = price.source
+    cost.rate_usd_per_hour = round(rate, 4)
+    cost.cost_so_far_usd = round(so_far, 4)
+    cost.cost_at_next_check_usd = round(so_far + rate * policy.check_interval_minutes / 60, 4)
+    cost.projected_total_usd = round(so_far + rate * remaining_hours, 4)
+    return cost
+
+
+def _runaway_reasons(job: TrainingJobSnapshot, policy: TrainingPolicy, cost: CostAssessment) -> list[str]:
+    reasons = []
+    if cost.elapsed_hours > policy.runaway.max_runtime_hours:
+        reasons.append(
+            f"{RUNAWAY_FINDING}: running {cost.elapsed_hours:.2f} h, over the "
+            f"{policy.runaway.max_runtime_hours:g} h maximum runtime"
+        )
+    if cost.budget_usd is not None and cost.cost_so_far_usd is not None:
+        if cost.cost_so_far_usd > cost.budget_usd:
+            reasons.append(
+                f"{RUNAWAY_FINDING}: cost so far ${cost.cost_so_far_usd:.2f} is over the "
+                f"${cost.budget_usd:.2f} budget ({cost.budget_source})"
+            )
+        elif cost.cost_at_next_check_usd is not None and cost.cost_at_next_check_usd > cost.budget_usd:
+            reasons.append(
+                f"{RUNAWAY_FINDING}: at ${cost.rate_usd_per_hour:.2f}/h the cost reaches "
+                f"${cost.cost_at_next_check_usd:.2f} by the next check, over the ${cost.budget_usd:.2f} "
+                f"budget ({cost.budget_source})"
+            )
+    return reasons
+
+
+def _idle_reason(idle: IdleAssessment) -> str:
+    worst = max((h.get("max_percent", 0.0) for h in idle.hosts.values()), default=0.0)
+    return (
+        f"{IDLE_FINDING}: every host's {idle.metric} stayed under {idle.threshold_percent:g} % "
+        f"(highest {worst:.2f} % per {'GPU' if idle.metric == 'GPUUtilization' else 'vCPU'}) "
+        f"for {idle.window_minutes} min"
+    )
+
+
+def _carbon_kg(
+    job: TrainingJobSnapshot, hours: float, idle: IdleAssessment
+) -> tuple[float | None, str | None]:
+    if hours <= 0:
+        return 0.0, None
+    util = idle.mean_percent / 100 if idle.mean_percent is not None else None
+    kwargs: dict[str, Any] = {}
+    if idle.metric == "GPUUtilization":
+        kwargs["gpu_util"] = util
+    elif idle.metric == "CPUUtilization":
+        kwargs["cpu_util"] = util
+    try:
+        from greenrail.carbon import estimate  # type: ignore[attr-defined,unused-ignore]
+
+        result = estimate(job.instance_type, hours, job.region, count=job.instance_count, **kwargs)
+    except ImportError:
+        return None, "carbon model (greenrail.carbon) not available"
+    except (KeyError, ValueError, LookupError) as exc:
+        return None, f"carbon model has no estimate: {exc}"
+    return float(result.kgco2e), None
+
+
+def _base_figures(job: TrainingJobSnapshot, policy: TrainingPolicy) -> dict[str, Any]:
+    return {
+        "job_name": job.name,
+        "status": job.status,
+        "instance_type": job.instance_type,
+        "instance_count": job.instance_count,
+        "spot": job.spot,
+        "max_runtime_hours": policy.runaway.max_runtime_hours,
+        "job_max_runtime_hours": round(job.max_runtime_seconds / 3600, 4),
+    }
+
+
+def _decision(job: TrainingJobSnapshot, mode: Mode, **fields: Any) -> Decision:
+    action = fields.pop("action", "none")
+    return Decision(
+        policy=POLICY,
+        resource=job.arn,
+        account=job.account,
+        region=job.region,
+        action=action,
+        target={},
+        mode=mode,
+        compliant=action == "none",
+        **fields,
+    )
+
+
+def decide(
+    job: TrainingJobSnapshot,
+    hosts: list[HostUtilisation],
+    policy: TrainingPolicy,
+    now: datetime,
+    price: InstancePrice | None,
+    mode: Mode | None = None,
+    event_id: str | None = None,
+) -> Decision:
+    """The training policy's decision about one job (nothing is done here)."""
+    mode = mode or policy.mode
+    figures = _base_figures(job, policy)
+    if mode is Mode.OFF:
+        return _decision(job, mode, reason="training policy is off", figures=figures, event_id=event_id)
+    if job.status != "InProgress":
+        return _decision(
+            job, mode, reason=f"job is {job.status}: nothing to stop", figures=figures, event_id=event_id
+        )
+    if policy.exemptions.exempts(job.name, job.tags):
+        figures["exempt"] = True
+        return _decision(
+            job,
+            mode,
+            reason="exempt (tag or name pattern): not evaluated",
+            figures=figures,
+            event_id=event_id,
+        )
+
+    basis = utilisation_basis(job.instance_type, price)
+    idle = assess_idle(job, hosts, policy.idle, now, basis)
+    cost = assess_cost(job, policy, price)
+    figures.update(cost.model_dump())
+    figures["idle"] = idle.model_dump()
+    if price is None:
+        figures["price_error"] = f"no price for {job.instance_type}: budget not checked"
+
+    findings = _runaway_reasons(job, policy, cost)
+    if idle.state == "idle":
+        findings.insert(0, _idle_reason(idle))
+    if not findings:
+        return _decision(job, mode, reason=_compliant_reason(idle), figures=figures, event_id=event_id)
+
+    figures["findings"] = [finding.split(":", 1)[0] for finding in findings]
+    usd = (cost.rate_usd_per_hour or 0.0) * cost.remaining_hours
+    kg, carbon_note = _carbon_kg(job, cost.remaining_hours, idle)
+    figures["avoided_usd"] = round(usd, 4)
+    figures["avoided_kgco2e"] = None if kg is None else round(kg, 4)
+    if carbon_note:
+        figures["carbon_note"] = carbon_note
+    figures["savings_basis"] = (
+        f"one-off: the remaining projected runtime ({cost.remaining_hours:.2f} h, until the job's "
+        "MaxRuntimeInSeconds) avoided by stopping now, counted in this month's savings"
+    )
+    return _decision(
+        job,
+        mode,
+        action="stop",
+        reason="; ".join(findings),
+        figures=figures,
+        savings=Savings(usd_per_month=round(usd, 2), kgco2e_per_month=round(kg or 0.0, 4)),
+        severity="HIGH" if any(f.startswith(RUNAWAY_FINDING) for f in findings) else "MEDIUM",
+        event_id=event_id,
+    )
+
+
+def _compliant_reason(idle: IdleAssessment) -> str:
+    return {
+        "busy": "busy: at least one host at or over the utilisation threshold in the window",
+        "warming-up": "within the warm-up period and first idle window: idleness not judged yet",
+        "insufficient-data": "insufficient data: utilisation metrics missing for the window (never read as idle)",
+        "unknown-instance-type": "unknown instance type: idleness not judged",
+    }.get(idle.state, idle.state)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def scan_training(
+    policy: TrainingPolicy, mode: Mode | None = None, now: datetime | None = None
+) -> list[Decision]:
+    """Evaluate every InProgress training job (``greenrail scan --policies training``).
+
+    In enforce mode the stops are applied, within the blast radius; otherwise decisions only.
+    """
+    from greenrail.training_watch import scan
+
+    return scan(policy, mode or policy.mode, now)

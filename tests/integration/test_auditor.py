@@ -1,0 +1,175 @@
+"""The auditor handler against moto's Security Hub.
+
+moto 5.2.5: GetFindings ignores filters, and an import with a known Id updates that finding in
+place (it does not compare UpdatedAt as Security Hub does).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from greenrail import aws
+from greenrail.audit import finding_id
+from greenrail.decision import Decision, Mode, Savings
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def load_handler(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_app", ROOT / "functions" / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "greenrail-auditor"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:greenrail-auditor"
+    aws_request_id: str = "req-1"
+
+
+@pytest.fixture
+def securityhub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for key, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "GREENRAIL_AWS_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    aws.reset_clients()
+    with mock_aws():
+        hub = boto3.client("securityhub", region_name=REGION)
+        hub.enable_security_hub()
+        yield hub
+    aws.reset_clients()
+
+
+@pytest.fixture
+def handler() -> Any:
+    return load_handler("auditor").handler
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "policy": "training",
+        "resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/big-run",
+        "account": ACCOUNT,
+        "region": REGION,
+        "action": "stop",
+        "mode": Mode.DRY_RUN,
+        "reason": "GPU utilisation under 5% for 60 minutes",
+        "figures": {"gpu_utilization_percent": 1.5, "instance_type": "ml.p4d.24xlarge"},
+        "savings": Savings(usd_per_month=812.5, kgco2e_per_month=41.2),
+        "event_id": "evt-1",
+        "severity": "MEDIUM",
+        "decided_at": T0,
+    }
+    fields.update(overrides)
+    entry = Decision(**fields).to_event_entry("greenrail")
+    return {
+        "version": "0",
+        "id": "evt-envelope",
+        "detail-type": entry["DetailType"],
+        "source": entry["Source"],
+        "account": ACCOUNT,
+        "time": "2025-01-02T03:04:05Z",
+        "region": REGION,
+        "resources": entry["Resources"],
+        "detail": entry["Detail"],  # as a JSON string: from_event accepts both
+    }
+
+
+def findings(hub: Any) -> list[dict[str, Any]]:
+    return hub.get_findings()["Findings"]
+
+
+def test_violation_imported_as_failed_active(securityhub: Any, handler: Any) -> None:
+    result = handler(event(), LambdaContext())
+
+    assert result == {"status": "imported", "imported": 1, "malformed": 0}
+    [finding] = findings(securityhub)
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/big-run"
+    assert finding["Id"] == finding_id("training", arn)
+    assert finding["ProductArn"] == f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
+    assert finding["GeneratorId"] == "greenrail-training"
+    assert finding["Compliance"]["Status"] == "FAILED"
+    assert finding["RecordState"] == "ACTIVE"
+    assert finding["Severity"]["Label"] == "MEDIUM"
+    resource = finding["Resources"][0]
+    assert resource["Type"] == "Other"
+    assert resource["Id"] == arn
+    assert resource["Details"]["Other"]["ResourceType"] == "training-job"
+    assert finding["ProductFields"]["greenrail/figures/instance_type"] == "ml.p4d.24xlarge"
+
+
+def test_same_decision_twice_one_finding_then_compliant_passed_archived(
+    securityhub: Any, handler: Any
+) -> None:
+    handler(event(), LambdaContext())
+    handler(event(), LambdaContext())  # an async retry: same Id, nothing new
+    assert len(findings(securityhub)) == 1
+
+    handler(event(mode=Mode.ENFORCE, applied=True, decided_at=T0 + timedelta(minutes=15)), LambdaContext())
+    [updated] = findings(securityhub)
+    assert updated["ProductFields"]["greenrail/mode"] == "enforce"
+    assert updated["ProductFields"]["greenrail/applied"] == "true"
+    assert updated["UpdatedAt"] == "2025-01-02T03:19:05.000Z"
+
+    handler(
+        event(action="none", compliant=True, reason="job stopped", decided_at=T0 + timedelta(minutes=30)),
+        LambdaContext(),
+    )
+    [resolved] = findings(securityhub)
+    assert resolved["Id"] == updated["Id"]
+    assert resolved["Compliance"]["Status"] == "PASSED"
+    assert resolved["RecordState"] == "ARCHIVED"
+    assert resolved["Severity"]["Label"] == "INFORMATIONAL"
+
+
+def test_batch_list_with_a_malformed_event(
+    securityhub: Any, handler: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = event()
+    bad["detail"] = json.dumps({"policy": "training"})
+    batch = [
+        event(),
+        event(policy="storage", resource="s3://bucket/train/part-1", action="tag", severity="LOW"),
+        bad,
+    ]
+
+    result = handler(batch, LambdaContext())
+
+    assert result == {"status": "imported", "imported": 2, "malformed": 1}
+    kinds = {f["Resources"][0]["Type"] for f in findings(securityhub)}
+    assert kinds == {"Other", "AwsS3Object"}
+    assert "malformed Greenrail Decision event" in caplog.text
+    metrics = next(json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line)
+    assert metrics["MalformedDecision"] in ([1.0], 1.0)
+    assert metrics["FindingsImported"] in ([2.0], 2.0)
+
+
+def test_only_malformed_does_not_raise(securityhub: Any, handler: Any) -> None:
+    assert handler({"detail": {}}, LambdaContext())["status"] == "malformed"
+    assert handler("not an event", LambdaContext())["status"] == "malformed"  # type: ignore[arg-type]
+    assert findings(securityhub) == []
