@@ -10,8 +10,6 @@ Errors other than the handled ones (job gone, not stoppable, AccessDenied) raise
 machine retries the Task on Lambda's transient errors, and fails the watch otherwise.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics

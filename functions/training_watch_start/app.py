@@ -8,8 +8,6 @@ help. Throttling is retried by botocore (standard mode); what still fails raises
 asynchronous invocation is retried by Lambda.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 import math
@@ -89,7 +87,16 @@ def watch_input(detail: TrainingJobDetail, interval_minutes: int) -> dict[str, A
     }
 
 
+DETAIL_TYPE = "SageMaker Training Job State Change"
+
+
 def _parse(event: Any) -> TrainingJobDetail | None:
+    if isinstance(event, dict) and (event.get("source"), event.get("detail-type")) != (
+        "aws.sagemaker",
+        DETAIL_TYPE,
+    ):
+        logger.warning("not a SageMaker training job event", extra={"event_id": _event_id(event)})
+        return None
     try:
         return TrainingJobDetail.model_validate(event["detail"])
     except (ValidationError, KeyError, TypeError) as exc:
@@ -117,7 +124,7 @@ def _event_id(event: Any) -> Any:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     detail = _parse(event)
     if detail is None:
-        return {"started": False, "reason": "malformed event"}
+        return {"started": False, "reason": "malformed or foreign event"}
     if detail.TrainingJobStatus != "InProgress":
         return {"started": False, "reason": f"status {detail.TrainingJobStatus} is not watched"}
     policy = load_policy().training

@@ -6,11 +6,19 @@ import argparse
 import json
 
 import pytest
-
 from greenrail import carbon
 from greenrail.commands import carbon as command
 
-JSON_KEYS = {"kwh", "kgco2e", "operational_kgco2e", "embodied_kgco2e", "pue", "grid_kgco2e_per_kwh", "method", "estimated"}
+JSON_KEYS = {
+    "kwh",
+    "kgco2e",
+    "operational_kgco2e",
+    "embodied_kgco2e",
+    "pue",
+    "grid_kgco2e_per_kwh",
+    "method",
+    "estimated",
+}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -25,7 +33,17 @@ def run(argv: list[str]) -> int:
 
 
 def test_json_prints_exactly_the_record(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["carbon", "--instance-type", "ml.p3.2xlarge", "--hours", "10", "--region", "us-east-1", "--format", "json"]
+    argv = [
+        "carbon",
+        "--instance-type",
+        "ml.p3.2xlarge",
+        "--hours",
+        "10",
+        "--region",
+        "us-east-1",
+        "--format",
+        "json",
+    ]
     assert run(argv) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) == JSON_KEYS
@@ -33,7 +51,17 @@ def test_json_prints_exactly_the_record(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_count_and_utilisation_are_passed_through(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["carbon", "--instance-type", "ml.g5.2xlarge", "--count", "2", "--hours", "1.5", "--region", "eu-west-1"]
+    argv = [
+        "carbon",
+        "--instance-type",
+        "ml.g5.2xlarge",
+        "--count",
+        "2",
+        "--hours",
+        "1.5",
+        "--region",
+        "eu-west-1",
+    ]
     argv += ["--cpu-util", "0.25", "--gpu-util", "0.8", "--format", "json"]
     assert run(argv) == 0
     expected = carbon.estimate("ml.g5.2xlarge", 1.5, "eu-west-1", count=2, cpu_util=0.25, gpu_util=0.8)
@@ -47,7 +75,17 @@ def test_table_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unknown_region_note_goes_to_stderr_in_json(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["carbon", "--instance-type", "ml.m5.large", "--hours", "1", "--region", "xx-nowhere-1", "--format", "json"]
+    argv = [
+        "carbon",
+        "--instance-type",
+        "ml.m5.large",
+        "--hours",
+        "1",
+        "--region",
+        "xx-nowhere-1",
+        "--format",
+        "json",
+    ]
     assert run(argv) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["estimated"] is True
@@ -57,13 +95,24 @@ def test_unknown_region_note_goes_to_stderr_in_json(capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--instance-type", "ml.nope.large", "--hours", "1", "--region", "us-east-1"], "unknown instance type"),
+        (
+            ["--instance-type", "ml.nope.large", "--hours", "1", "--region", "us-east-1"],
+            "unknown instance type",
+        ),
         (["--instance-type", "ml.m5.large", "--hours", "-2", "--region", "us-east-1"], "hours"),
-        (["--instance-type", "ml.m5.large", "--hours", "1", "--region", "us-east-1", "--cpu-util", "50"], "cpu_util"),
-        (["--instance-type", "ml.m5.large", "--hours", "1", "--region", "us-east-1", "--count", "0"], "count"),
+        (
+            ["--instance-type", "ml.m5.large", "--hours", "1", "--region", "us-east-1", "--cpu-util", "50"],
+            "cpu_util",
+        ),
+        (
+            ["--instance-type", "ml.m5.large", "--hours", "1", "--region", "us-east-1", "--count", "0"],
+            "count",
+        ),
     ],
 )
-def test_errors_exit_2_with_a_message(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_exit_2_with_a_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(["carbon", *argv]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

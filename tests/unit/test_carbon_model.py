@@ -12,7 +12,6 @@ import json
 from importlib import resources
 
 import pytest
-
 from greenrail import carbon
 
 
@@ -25,7 +24,8 @@ def test_p3_2xlarge_us_east_1_default_utilisation() -> None:
     # largest 64 vCPUs / 488 GiB, embodied 3.5429488 tCO2e. 10 h at 50 %.
     cpu_w = 8 * (0.71 + 0.5 * (3.69 - 0.71))  # 17.6 W
     gpu_w = 1 * (35 + 0.5 * (306 - 35))  # 170.5 W
-    memory_gbh = (488 / 1 - 69.65) / (488 / 61) * 10  # 418.35 / 8 * 10 = 522.9375 GB-h (Broadwell 69.65 GB/chip)
+    # memory: (488 GiB on 1 chip - Broadwell's 69.65 GB/chip) / (488 / 61) * 10 h = 418.35 / 8 * 10 = 522.9375 GB-h
+    memory_gbh = (488 / 1 - 69.65) / (488 / 61) * 10
     kwh = ((cpu_w + gpu_w) * 10 / 1000 + memory_gbh * 0.000392) * 1.135  # (1.881 + 0.20499) * 1.135
     embodied = 3.5429488 * 1000 * 10 / 35040 * 8 / 64
     result = carbon.estimate("ml.p3.2xlarge", hours=10, region="us-east-1")
@@ -152,7 +152,9 @@ def test_catalog_is_consistent() -> None:
         assert entry["source"].startswith("https://aws.amazon.com/"), name
         assert (entry["gpu_model"] is None) == (entry["gpu_count"] == 0), name
     fallback = coefficients["embodied_fallback_tco2e"]
-    mean = sum(catalog["families"][f]["embodied_tco2e"] for f in fallback["derived_from"]) / len(fallback["derived_from"])
+    mean = sum(catalog["families"][f]["embodied_tco2e"] for f in fallback["derived_from"]) / len(
+        fallback["derived_from"]
+    )
     assert fallback["value"] == pytest.approx(mean)
 
 

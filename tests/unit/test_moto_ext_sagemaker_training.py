@@ -9,14 +9,17 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
-
 from greenrail.emulator.moto_ext import sagemaker_training as ext
+from moto import mock_aws
 
 
 @pytest.fixture
 def sm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     ext.apply()
     with mock_aws():
@@ -70,7 +73,9 @@ def test_search_in_progress_with_tags_and_arn(sm: Any) -> None:
     ext.set_training_job_status("j2", "Completed")
     found = sm.search(
         Resource="TrainingJob",
-        SearchExpression={"Filters": [{"Name": "TrainingJobStatus", "Operator": "Equals", "Value": "InProgress"}]},
+        SearchExpression={
+            "Filters": [{"Name": "TrainingJobStatus", "Operator": "Equals", "Value": "InProgress"}]
+        },
         MaxResults=100,
     )["Results"]
     assert [r["TrainingJob"]["TrainingJobArn"] for r in found] == [arn]
@@ -85,7 +90,9 @@ def test_set_status_backdates_and_event_shape(sm: Any) -> None:
     assert abs((job["TrainingStartTime"] - start).total_seconds()) < 1
     assert job["BillableTimeInSeconds"] == 600
     event = ext.training_job_state_change_event("j1")
-    assert event["source"] == "aws.sagemaker" and event["detail-type"] == "SageMaker Training Job State Change"
+    assert (
+        event["source"] == "aws.sagemaker" and event["detail-type"] == "SageMaker Training Job State Change"
+    )
     assert event["resources"] == [arn]
     detail = event["detail"]
     assert detail["TrainingJobStatus"] == "InProgress" and detail["Tags"] == {"team": "ml"}

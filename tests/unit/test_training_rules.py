@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from greenrail.config import IdleRule, RunawayRule, TrainingPolicy
 from greenrail.decision import Mode
 from greenrail.policies.training import (
@@ -47,7 +46,9 @@ def job(
     return TrainingJobSnapshot(**fields)
 
 
-def series(host: str, raw: float, metric: str = "GPUUtilization", minutes: int = 60, period: int = 300) -> HostUtilisation:
+def series(
+    host: str, raw: float, metric: str = "GPUUtilization", minutes: int = 60, period: int = 300
+) -> HostUtilisation:
     stamps = [NOW - timedelta(seconds=s) for s in range(0, minutes * 60, period)]
     return HostUtilisation(host=host, metric=metric, timestamps=stamps, values=[raw] * len(stamps))  # type: ignore[arg-type]
 
@@ -196,7 +197,9 @@ def test_exempt_by_tag_and_by_name_pattern() -> None:
     idle = [series("job/algo-1", 0.0)]
     d = run(job(tags={"greenrail:exempt": "TRUE"}), idle)
     assert d.action == "none" and d.compliant and d.figures["exempt"]
-    policy = POLICY.model_copy(update={"exemptions": POLICY.exemptions.model_copy(update={"name_patterns": ["^job$"]})})
+    policy = POLICY.model_copy(
+        update={"exemptions": POLICY.exemptions.model_copy(update={"name_patterns": ["^job$"]})}
+    )
     assert run(job(), idle, policy).action == "none"
 
 

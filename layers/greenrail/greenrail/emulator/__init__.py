@@ -46,11 +46,13 @@ def template_path() -> Path:
 
 class Emulator:
     def __init__(self, policy: str | None = None, template: Path | None = None,
-                 parameters: dict[str, str] | None = None, stack_name: str = "greenrail"):
+                 parameters: dict[str, str] | None = None, stack_name: str = "greenrail",
+                 prepare: Any = None):
         self.policy_text = policy
         self.template = template or template_path()
         self.parameters = dict(parameters or {})
         self.stack_name = stack_name
+        self.prepare = prepare  # called with the emulator after moto starts, before deploying
         self.runtime = LambdaRuntime()
         self.clock = Clock()
         self.stack: Stack | None = None
@@ -83,6 +85,8 @@ class Emulator:
         self._mock.start()
         moto_ext.apply(self.runtime, self.clock)
         aws.reset_clients()
+        if self.prepare is not None:
+            self.prepare(self)
         if self.policy_text is not None:
             self.parameters["PolicyDocument"] = self.policy_text
         self.stack = deploy(self.template, self.runtime, ACCOUNT, REGION, self.stack_name, self.parameters)

@@ -279,3 +279,85 @@ def scan_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str
         full = tagged.get(obj.key, obj)
         results.append((decide(full, bucket, policy, account, region, mode=mode), full))
     return results
+
+
+@dataclass
+class SweepResult:
+    bucket: str
+    evaluated: int = 0
+    decisions: list[Decision] = field(default_factory=list)
+    batch_jobs: dict[str, str] = field(default_factory=dict)
+
+
+def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObject]], policy: StoragePolicy,
+                        account: str, region: str, run_id: str) -> tuple[list[Decision], dict[str, str]]:
+    """Above the threshold, one S3 Batch Operations tagging job per target class instead of one call per object.
+
+    The job is created with ConfirmationRequired: it waits for a person to confirm it in the S3
+    console or with ``s3control update-job-status``. Note that S3PutObjectTagging replaces an
+    object's whole tag set, which is why it is prepared, not run.
+    """
+    from greenrail.adapters import s3
+
+    sweep = policy.sweep
+    by_class: dict[str, list[tuple[Decision, StorageObject]]] = {}
+    for decision, obj in pending:
+        by_class.setdefault(decision.target["storage_class"], []).append((decision, obj))
+    merged = merge_lifecycle(s3.lifecycle_rules(bucket.name), policy)
+    if merged is not None and policy.mode == Mode.ENFORCE:
+        s3.put_lifecycle_rules(bucket.name, merged)
+    decisions, jobs = [], {}
+    for storage_class, items in sorted(by_class.items()):
+        usd = sum(d.savings.usd_per_month for d, _ in items)
+        kg = sum(d.savings.kgco2e_per_month for d, _ in items)
+        figures: dict[str, Any] = {"objects": len(items), "size_bytes": sum(o.size for _, o in items),
+                                   "threshold": sweep.batch_operations_threshold}
+        applied = False
+        if policy.mode == Mode.ENFORCE and sweep.manifest_bucket and sweep.batch_operations_role_arn:
+            key = f"greenrail/manifests/{bucket.name}/{run_id}-{storage_class.lower()}.csv"
+            etag = s3.write_manifest(sweep.manifest_bucket, key, [(o.bucket, o.key) for _, o in items])
+            job_id = s3.create_tagging_job(account, sweep.manifest_bucket, key, etag, policy.target_tag_key,
+                                           storage_class, sweep.batch_operations_role_arn,
+                                           "greenrail/reports", f"{run_id}-{bucket.name}-{storage_class}"[:64])
+            jobs[storage_class] = job_id
+            figures.update({"manifest": f"s3://{sweep.manifest_bucket}/{key}", "batch_job_id": job_id})
+            applied = True
+            reason = (f"{len(items)} objects to tag {policy.target_tag_key}={storage_class}: S3 Batch Operations "
+                      f"job {job_id} prepared, awaiting confirmation")
+        else:
+            missing = "" if policy.mode != Mode.ENFORCE else " (set storage.sweep.manifest_bucket and batch_operations_role_arn)"
+            reason = f"{len(items)} objects should be tagged {policy.target_tag_key}={storage_class} by a Batch Operations job{missing}"
+        decisions.append(Decision(
+            policy=POLICY, resource=f"arn:aws:s3:::{bucket.name}", account=account, region=region,
+            action="batch-tag", target={"storage_class": storage_class}, mode=policy.mode, applied=applied,
+            compliant=False, reason=reason, figures=figures,
+            savings=Savings(usd_per_month=round(usd, 6), kgco2e_per_month=round(kg, 9)), severity="LOW",
+        ))
+    return decisions, jobs
+
+
+def sweep_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str, run_id: str,
+                 blast_radius: Any, once: Any, publish: Any) -> SweepResult:
+    """Backfill one governed bucket: per object below the batch threshold, a Batch job above it.
+
+    ``once(subject, work)`` runs ``work`` (decide, apply, ``publish``) once per object state, so a
+    daily sweep does not repeat a decision, or its notification, about an unchanged object.
+    """
+    scanned = scan_bucket(bucket, policy, account, region, policy.mode)
+    result = SweepResult(bucket.name, evaluated=len(scanned))
+    pending = [(d, o) for d, o in scanned if d.action == "tag"]
+    if len(pending) > policy.sweep.batch_operations_threshold:
+        result.decisions, result.batch_jobs = batch_job_decisions(bucket, pending, policy, account, region, run_id)
+        publish(result.decisions)
+        return result
+    for decision, obj in pending:
+        def work(decision: Decision = decision, obj: StorageObject = obj) -> dict[str, Any]:
+            done = apply(decision, obj, policy, blast_radius)
+            publish([done])
+            return done.model_dump(mode="json")
+
+        subject = {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "mode": policy.mode.value}
+        outcome = once(subject, work)
+        if outcome is not None:
+            result.decisions.append(Decision.model_validate(outcome))
+    return result

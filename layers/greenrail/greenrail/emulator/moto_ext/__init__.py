@@ -9,6 +9,7 @@ them all, idempotently. Nothing outside the emulator imports this package.
 * ``awslambda``: ``Invoke`` runs the function's real handler in-process (moto echoes input).
 * ``s3``: S3 EventBridge notifications have the documented detail shape and go to the default
   bus only.
+* ``s3control``: S3 Batch Operations CreateJob/DescribeJob (stored, awaiting confirmation).
 * ``stepfunctions``: ``Wait`` states advance the emulator's clock instead of sleeping.
 * ``sagemaker_training``: InProgress training jobs and StopTrainingJob.
 """
@@ -41,11 +42,12 @@ def apply(runtime: LambdaRuntime, clock: Clock) -> None:
     hooks.event_log = []
     if _applied:
         return
-    from greenrail.emulator.moto_ext import awslambda, events, s3, stepfunctions
+    from greenrail.emulator.moto_ext import awslambda, events, s3, s3control, stepfunctions
 
     events.apply()
     awslambda.apply()
     s3.apply()
+    s3control.apply()
     stepfunctions.apply()
     try:
         from greenrail.emulator.moto_ext import sagemaker_training

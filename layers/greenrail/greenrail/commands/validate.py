@@ -1,0 +1,27 @@
+"""``greenrail validate FILE``: check a policy document and print every error with its path."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("validate", help="check a policy document", description=__doc__)
+    parser.add_argument("file", help="policy document (YAML)")
+    parser.set_defaults(func=run)
+
+
+def run(args: Any) -> int:
+    from greenrail.config import PolicyError, load_policy_file
+
+    try:
+        document = load_policy_file(args.file)
+    except PolicyError as exc:
+        for path, message in exc.errors:
+            print(f"{exc.source}: {path}: {message}", file=sys.stderr)
+        print(f"{exc.source}: {len(exc.errors)} error(s)", file=sys.stderr)
+        return 1
+    modes = ", ".join(f"{name}={getattr(document, name).mode.value}" for name in ("storage", "training", "carbon"))
+    print(f"{args.file}: valid ({modes})")
+    return 0

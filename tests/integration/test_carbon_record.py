@@ -1,0 +1,342 @@
+"""The carbon-record handler against moto: SageMaker training jobs and Model Cards, CloudWatch, EventBridge."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from greenrail import aws
+from greenrail.policies import carbon as carbon_policy
+from moto import mock_aws
+from moto.sagemaker.models import sagemaker_backends
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUS = "greenrail"
+EVENT = json.loads((ROOT / "events" / "sagemaker-training-job-completed.json").read_text())
+UNRELATED_CONTENT = {
+    "model_overview": {"model_description": "Churn classifier", "model_owner": "retention-team"},
+    "intended_uses": {"purpose_of_model": "rank customers by churn risk", "risk_rating": "Low"},
+    "business_details": {"business_problem": "retention"},
+    "additional_information": {
+        "custom_details": {"reviewer": "alice"},
+        "ethical_considerations": "none known",
+    },
+    "evaluation_details": [
+        {
+            "name": "holdout-2026-11",
+            "metric_groups": [
+                {"name": "Quality", "metric_data": [{"name": "auc", "type": "number", "value": 0.91}]}
+            ],
+        }
+    ],
+}
+
+
+def load_handler() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "carbon_record_app", ROOT / "functions" / "carbon_record" / "app.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "greenrail-carbon-record"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:greenrail-carbon-record"
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class Env:
+    handler: ModuleType
+    sagemaker: Any
+    queue_url: str
+    policy_file: Path
+
+    def policy(self, mode: str, **carbon: Any) -> None:
+        lines = ["version: 1", "carbon:", f"  mode: {json.dumps(mode)}"] + [
+            f"  {k}: {json.dumps(v)}" for k, v in carbon.items()
+        ]
+        self.policy_file.write_text("\n".join(lines) + "\n")
+
+    def job(self, name: str, instance_type: str = "ml.p3.2xlarge", tags: dict[str, str] | None = None) -> str:
+        self.sagemaker.create_training_job(
+            TrainingJobName=name,
+            AlgorithmSpecification={
+                "TrainingImage": "123.dkr.ecr.us-east-1.amazonaws.com/x:1",
+                "TrainingInputMode": "File",
+            },
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/sm",
+            OutputDataConfig={"S3OutputPath": "s3://bucket/out"},
+            ResourceConfig={"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 30},
+            StoppingCondition={"MaxRuntimeInSeconds": 86400},
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        )
+        fake = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
+        end = datetime.now(UTC).replace(microsecond=0)
+        fake.training_start_time = end - timedelta(hours=2)
+        fake.training_end_time = end
+        fake.billable_time_in_seconds = 7200  # moto leaves these out; DescribeTrainingJob returns them
+        fake.training_time_in_seconds = 7200
+        return str(fake.arn)
+
+    def card(self, name: str, content: str | dict[str, Any], status: str = "Draft") -> None:
+        text = content if isinstance(content, str) else json.dumps(content)
+        self.sagemaker.create_model_card(ModelCardName=name, Content=text, ModelCardStatus=status)
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        summaries = self.sagemaker.list_model_card_versions(ModelCardName=name)["ModelCardVersionSummaryList"]
+        return sorted(summaries, key=lambda s: s["ModelCardVersion"])
+
+    def content(self, name: str) -> dict[str, Any]:
+        return json.loads(self.sagemaker.describe_model_card(ModelCardName=name)["Content"])
+
+    def invoke(self, job_name: str, event_id: str = "evt-1") -> dict[str, Any]:
+        event = copy.deepcopy(EVENT)
+        event["id"] = event_id
+        event["detail"]["TrainingJobName"] = job_name
+        result: dict[str, Any] = self.handler.lambda_handler(event, LambdaContext())
+        return result
+
+    def decisions(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs", region_name=REGION)
+        found = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"])["detail"])
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "GREENRAIL_ACCOUNT_ID": ACCOUNT,
+        "GREENRAIL_BUS_NAME": BUS,
+        "GREENRAIL_POLICY_FILE": str(tmp_path / "policy.yaml"),
+        "POWERTOOLS_METRICS_NAMESPACE": "Greenrail",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("GREENRAIL_STATE_TABLE", "GREENRAIL_POLICY_PARAMETER", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    with mock_aws():
+        aws.reset_clients()
+        events = boto3.client("events", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        events.create_event_bus(Name=BUS)
+        queue_url = sqs.create_queue(QueueName="decisions")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(Name="all", EventBusName=BUS, EventPattern=json.dumps({"source": ["greenrail"]}))
+        events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
+        handler = load_handler()
+        handler._idempotent_record.cache_clear()
+        environment = Env(
+            handler, boto3.client("sagemaker", region_name=REGION), queue_url, tmp_path / "policy.yaml"
+        )
+        environment.policy("enforce")
+        yield environment
+        aws.reset_clients()
+
+
+def test_new_version_carries_the_record_and_keeps_everything_else(env: Env) -> None:
+    arn = env.job("churn-1", tags={"greenrail:model-card": "churn-model"})
+    env.card("churn-model", UNRELATED_CONTENT)
+    result = env.invoke("churn-1")
+    assert result["status"] == "decided"
+
+    versions = env.versions("churn-model")
+    assert [v["ModelCardVersion"] for v in versions] == [1, 2]
+    content = env.content("churn-model")
+    for section in ("model_overview", "intended_uses", "business_details"):
+        assert content[section] == UNRELATED_CONTENT[section]
+    details = content["additional_information"]["custom_details"]
+    assert (
+        details["reviewer"] == "alice"
+        and content["additional_information"]["ethical_considerations"] == "none known"
+    )
+    assert details["greenrail_carbon_training_job_arn"] == arn
+    assert details["greenrail_carbon_method"].startswith("cloud-carbon-footprint/aws@")
+    assert details["greenrail_carbon_estimated"] == "true"  # no CloudWatch metrics in this account: defaulted
+    assert all(isinstance(v, str) and len(v) <= 1024 for v in details.values())
+    assert content["evaluation_details"][0] == UNRELATED_CONTENT["evaluation_details"][0]
+    entry = content["evaluation_details"][1]
+    assert entry["name"] == "churn-1" and entry["evaluation_job_arn"] == arn
+    [group] = entry["metric_groups"]
+    assert group["name"] == "Sustainability"
+    metrics = {m["name"]: m for m in group["metric_data"]}
+    assert {m["type"] for m in group["metric_data"]} <= {"number", "string", "boolean"}
+    assert metrics["PUE"]["value"] == 1.135
+
+    [decision] = env.decisions()
+    assert decision["policy"] == "carbon" and decision["action"] == "publish-carbon-record"
+    assert decision["target"] == {"model_card": "churn-model"}
+    assert decision["applied"] is True and decision["compliant"] is True
+    assert decision["severity"] == "INFORMATIONAL" and decision["savings"]["kgco2e_per_month"] == 0
+    assert decision["figures"]["hours"] == 2.0
+    assert float(details["greenrail_carbon_energy_kwh"]) == pytest.approx(
+        decision["figures"]["kwh"], rel=1e-5
+    )
+
+    # The same job again (a duplicate event): the card already carries the record, no new version.
+    env.invoke("churn-1", event_id="evt-2")
+    assert len(env.versions("churn-model")) == 2
+
+
+def test_measured_utilisation_is_normalised(env: Env) -> None:
+    env.job("churn-2", tags={"greenrail:model-card": "churn-model"})
+    env.card("churn-model", {})
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    when = datetime.now(UTC) - timedelta(minutes=30)
+    for metric, value in (("CPUUtilization", 400.0), ("GPUUtilization", 80.0)):  # 8 vCPUs, 1 GPU
+        cloudwatch.put_metric_data(
+            Namespace=carbon_policy.TRAINING_NAMESPACE,
+            MetricData=[
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "Host", "Value": "churn-2/algo-1"}],
+                    "Timestamp": when,
+                    "Value": value,
+                    "Unit": "Percent",
+                }
+            ],
+        )
+    env.invoke("churn-2")
+    [decision] = env.decisions()
+    assert decision["figures"]["cpu_utilization"] == pytest.approx(0.5)
+    assert decision["figures"]["gpu_utilization"] == pytest.approx(0.8)
+    assert decision["figures"]["utilization_measured"] is True
+    assert decision["figures"]["estimated"] is False
+
+
+def test_untagged_job_gets_a_draft_card(env: Env) -> None:
+    env.job("untagged-job")
+    env.invoke("untagged-job")
+    card = env.sagemaker.describe_model_card(ModelCardName="greenrail-untagged-job")
+    assert card["ModelCardStatus"] == "Draft"
+    assert (
+        "greenrail_carbon_energy_kwh"
+        in json.loads(card["Content"])["additional_information"]["custom_details"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "reason"),
+    [
+        ("Approved", UNRELATED_CONTENT, "is Approved"),
+        ("Archived", UNRELATED_CONTENT, "is Archived"),
+        ("Draft", '{"model_overview": {', "not valid JSON"),
+        ("Draft", "[1, 2]", "not a JSON object"),
+    ],
+)
+def test_cards_left_untouched(env: Env, status: str, content: Any, reason: str) -> None:
+    env.job("churn-3", tags={"greenrail:model-card": "guarded"})
+    env.card("guarded", content, status=status)
+    before = env.sagemaker.describe_model_card(ModelCardName="guarded")["Content"]
+    env.invoke("churn-3")
+    assert len(env.versions("guarded")) == 1
+    assert env.sagemaker.describe_model_card(ModelCardName="guarded")["Content"] == before
+    [decision] = env.decisions()
+    assert decision["applied"] is False and reason in decision["reason"]
+
+
+def test_content_over_the_size_limit_is_left_untouched(env: Env) -> None:
+    env.job("churn-4", tags={"greenrail:model-card": "big"})
+    big = {"additional_information": {"custom_details": {f"k{i}": "x" * 1000 for i in range(98)}}}
+    assert 99_000 < len(json.dumps(big)) < 100_000
+    env.card("big", big)
+    env.invoke("churn-4")
+    assert len(env.versions("big")) == 1
+    [decision] = env.decisions()
+    assert decision["applied"] is False and "100,000" in decision["reason"]
+
+
+def test_unknown_instance_type_is_a_clear_error(env: Env) -> None:
+    env.job("odd-job", instance_type="ml.zz9.huge", tags={"greenrail:model-card": "churn-model"})
+    env.card("churn-model", UNRELATED_CONTENT)
+    env.invoke("odd-job")
+    assert len(env.versions("churn-model")) == 1
+    [decision] = env.decisions()
+    assert decision["applied"] is False
+    assert "unknown instance type 'ml.zz9.huge'" in decision["reason"]
+    assert "p4d" in decision["figures"]["error"]
+
+
+def test_dry_run_writes_nothing(env: Env) -> None:
+    env.policy("dry-run")
+    env.job("churn-5", tags={"greenrail:model-card": "churn-model"})
+    env.job("untagged-dry")
+    env.card("churn-model", UNRELATED_CONTENT)
+    env.invoke("churn-5")
+    env.invoke("untagged-dry")
+    assert len(env.versions("churn-model")) == 1
+    assert env.sagemaker.list_model_cards(NameContains="untagged-dry")["ModelCardSummaries"] == []
+    decisions = env.decisions()
+    assert len(decisions) == 2
+    assert all(
+        d["mode"] == "dry-run" and d["applied"] is False and "dry-run" in d["reason"] for d in decisions
+    )
+    assert all(d["figures"]["kwh"] > 0 for d in decisions)
+
+
+def test_policy_off_and_near_miss_events(env: Env) -> None:
+    ignored = env.handler.lambda_handler(
+        json.loads((ROOT / "events" / "nearmiss" / "sagemaker-training-job-no-name.json").read_text()),
+        LambdaContext(),
+    )
+    assert ignored["status"] == "ignored"
+    endpoint = env.handler.lambda_handler(
+        json.loads((ROOT / "events" / "nearmiss" / "sagemaker-endpoint-in-service.json").read_text()),
+        LambdaContext(),
+    )
+    assert endpoint["status"] == "ignored"
+    env.policy("off")
+    env.job("churn-6", tags={"greenrail:model-card": "churn-model"})
+    env.card("churn-model", {})
+    assert env.invoke("churn-6")["status"] == "skipped"
+    assert env.decisions() == [] and len(env.versions("churn-model")) == 1
+
+
+def test_idempotent_per_job_and_status_with_a_state_table(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="greenrail-state",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("GREENRAIL_STATE_TABLE", "greenrail-state")
+    env.handler._idempotent_record.cache_clear()
+    env.job("churn-7", tags={"greenrail:model-card": "churn-model"})
+    env.card("churn-model", UNRELATED_CONTENT)
+    first = env.invoke("churn-7", event_id="evt-a")
+    second = env.invoke("churn-7", event_id="evt-b")  # same job ARN and status, another event id
+    assert first == second
+    assert len(env.decisions()) == 1
+    assert len(env.versions("churn-model")) == 2
