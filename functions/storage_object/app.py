@@ -34,7 +34,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         created = S3ObjectCreated.model_validate(event)
     except ValidationError as exc:
-        logger.error("malformed S3 Object Created event", extra={"errors": exc.errors(include_url=False),
+        logger.error("malformed S3 Object Created event", extra={"errors": exc.errors(include_url=False, include_input=False),
                                                                    "event_id": event.get("id") if isinstance(event, dict) else None})
         return _skip("malformed", "MalformedEvent")
     bucket_name, key = created.detail.bucket.name, created.detail.object.key

@@ -15,10 +15,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field
+
 from greenrail.bus import publish
 from greenrail.config import load_policy
 from greenrail.training_watch import watch_step
-from pydantic import BaseModel, ConfigDict, Field
 
 logger = Logger(service="greenrail-training-evaluate")
 metrics = Metrics(namespace="Greenrail", service="greenrail-training-evaluate")

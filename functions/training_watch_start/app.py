@@ -18,10 +18,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from greenrail.aws import client, error_code
 from greenrail.config import load_policy
 from greenrail.decision import Mode
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 logger = Logger(service="greenrail-training-watch-start")
 metrics = Metrics(namespace="Greenrail", service="greenrail-training-watch-start")

@@ -15,6 +15,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
+
 from greenrail import aws
 from greenrail.adapters import sagemaker as sagemaker_adapter
 from greenrail.config import IdleRule, RunawayRule, TrainingPolicy
@@ -22,7 +24,6 @@ from greenrail.decision import Mode
 from greenrail.emulator.moto_ext import sagemaker_training as ext
 from greenrail.policies.training import scan_training
 from greenrail.training_watch import apply, evaluate, watch_step
-from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

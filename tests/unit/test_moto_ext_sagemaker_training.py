@@ -9,8 +9,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from greenrail.emulator.moto_ext import sagemaker_training as ext
 from moto import mock_aws
+
+from greenrail.emulator.moto_ext import sagemaker_training as ext
 
 
 @pytest.fixture

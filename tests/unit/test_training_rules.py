@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from greenrail.config import IdleRule, RunawayRule, TrainingPolicy
 from greenrail.decision import Mode
 from greenrail.policies.training import (

@@ -69,7 +69,6 @@ def _default_storage_rules() -> list[StorageClassRule]:
 
 
 class StorageSweep(Strict):
-    schedule: str = "rate(1 day)"
     batch_operations_threshold: int = Field(default=10_000, ge=1)
     manifest_bucket: str | None = None
     batch_operations_role_arn: str | None = None

@@ -102,7 +102,7 @@ def monthly_savings(size_bytes: int, current_class: str, target_class: str, regi
         "monitoring_fee_usd_month": fee,
         "price_source": prices["source"],
     }
-    return Savings(usd_per_month=round(usd, 6), kgco2e_per_month=round(kg, 9)), figures
+    return Savings(usd_per_month=round(usd, 9), kgco2e_per_month=round(kg, 12)), figures
 
 
 # ---------------------------------------------------------------- the object decision

@@ -239,3 +239,14 @@ def training_job_state_change_event(
         "resources": [job.arn],
         "detail": {k: v for k, v in detail.items() if v is not None},
     }
+
+
+def age_in_progress_jobs(seconds: int, account_id: str | None = None, region: str = "us-east-1") -> None:
+    """Move every InProgress job's start back by ``seconds``: a clock listener for the emulator,
+    whose Wait states advance a clock offset rather than the wall clock the policy reads."""
+    from datetime import timedelta
+
+    for job in _backend(account_id or _default_account(), region).training_jobs.values():
+        if job.training_job_status == "InProgress":
+            job.training_start_time = job.training_start_time - timedelta(seconds=seconds)
+            job.creation_time = min(job.creation_time, job.training_start_time)

@@ -1,0 +1,88 @@
+"""The policy document: defaults, strictness, error paths, and the shipped example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from greenrail.cli import main
+from greenrail.config import PolicyDocument, PolicyError, parse_policy
+from greenrail.decision import Mode
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_empty_document_is_all_defaults_and_dry_run() -> None:
+    document = parse_policy("")
+    assert document == PolicyDocument()
+    assert {document.storage.mode, document.training.mode, document.carbon.mode} == {Mode.DRY_RUN}
+    assert document.storage.min_object_size_bytes == 128 * 1024
+
+
+def test_unknown_keys_are_errors_with_their_path() -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy("storage:\n  mode: enforce\n  tresholds: 3\ntraining:\n  idle:\n    windw_minutes: 5\n")
+    paths = [path for path, _ in caught.value.errors]
+    assert "storage.tresholds" in paths
+    assert "training.idle.windw_minutes" in paths
+
+
+def test_every_error_is_reported_not_only_the_first() -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy("storage:\n  mode: sometimes\n  transition_days: {ONEZONE_IA: 3}\n"
+                     "training:\n  exemptions:\n    name_patterns: ['(']\n")
+    paths = {path for path, _ in caught.value.errors}
+    assert {"storage.mode", "storage.transition_days", "training.exemptions.name_patterns"} <= paths
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "storage: [\n", "version: 2\n"])
+def test_documents_that_are_not_a_policy(text: str) -> None:
+    with pytest.raises(PolicyError):
+        parse_policy(text)
+
+
+def _fields(model: type[BaseModel], prefix: str = "") -> set[str]:
+    found = set()
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        found.add(path)
+        annotation: Any = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found |= _fields(annotation, path + ".")
+    return found
+
+
+def _keys(data: Any, prefix: str = "") -> set[str]:
+    found = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            path = f"{prefix}{key}"
+            found.add(path)
+            found |= _keys(value, path + ".")
+    return found
+
+
+def test_example_is_valid_and_names_every_field() -> None:
+    text = (ROOT / "policy.example.yaml").read_text()
+    parse_policy(text)
+    model_fields = _fields(PolicyDocument)
+    example_keys = _keys(yaml.safe_load(text))
+    missing = {f for f in model_fields if f not in example_keys and not any(
+        f.startswith(k + ".") and k.endswith(("transition_days", "price_overrides_usd_per_hour")) for k in example_keys)}
+    assert not missing, f"policy.example.yaml does not show: {sorted(missing)}"
+
+
+def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("storage:\n  mode: enforce\n")
+    assert main(["validate", str(good)]) == 0
+    assert "storage=enforce" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("storage:\n  mode: loud\n  colour: green\n")
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "storage.mode" in err and "storage.colour" in err and "2 error(s)" in err
+    assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
