@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
+
 from greenrail import aws, bus
 from greenrail.config import load_policy
 from greenrail.decision import Decision
@@ -72,6 +73,7 @@ def record(job_key: dict[str, Any], job: dict[str, Any], event_id: str | None = 
 @lru_cache(maxsize=1)
 def _idempotent_record() -> Any:
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
     from greenrail.state import idempotency_config, persistence_layer
 
     config = idempotency_config("[job_arn, status]")

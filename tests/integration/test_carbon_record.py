@@ -14,10 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
-from greenrail import aws
-from greenrail.policies import carbon as carbon_policy
 from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
+
+from greenrail import aws
+from greenrail.emulator.moto_ext import sagemaker_training
+from greenrail.policies import carbon as carbon_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -90,12 +92,12 @@ class Env:
             StoppingCondition={"MaxRuntimeInSeconds": 86400},
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
         )
-        fake = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
         end = datetime.now(UTC).replace(microsecond=0)
-        fake.training_start_time = end - timedelta(hours=2)
-        fake.training_end_time = end
-        fake.billable_time_in_seconds = 7200  # moto leaves these out; DescribeTrainingJob returns them
-        fake.training_time_in_seconds = 7200
+        # Finished two hours after it started (the emulator's jobs start InProgress).
+        sagemaker_training.set_training_job_status(
+            name, "Completed", start_time=end - timedelta(hours=2), end_time=end, billable_seconds=7200
+        )
+        fake = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
         return str(fake.arn)
 
     def card(self, name: str, content: str | dict[str, Any], status: str = "Draft") -> None:
@@ -145,6 +147,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         monkeypatch.setenv(key, value)
     for key in ("GREENRAIL_STATE_TABLE", "GREENRAIL_POLICY_PARAMETER", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(key, raising=False)
+    sagemaker_training.apply()
     with mock_aws():
         aws.reset_clients()
         events = boto3.client("events", region_name=REGION)

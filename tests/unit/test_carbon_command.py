@@ -6,6 +6,7 @@ import argparse
 import json
 
 import pytest
+
 from greenrail import carbon
 from greenrail.commands import carbon as command
 
@@ -123,3 +124,15 @@ def test_missing_required_argument_exits_2() -> None:
     with pytest.raises(SystemExit) as caught:
         parse(["carbon", "--instance-type", "ml.m5.large", "--region", "us-east-1"])
     assert caught.value.code == 2
+
+
+def test_through_the_greenrail_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    from greenrail import cli
+
+    argv = ["carbon", "--instance-type", "ml.inf2.xlarge", "--hours", "2", "--region", "ap-south-1"]
+    assert cli.main([*argv, "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == JSON_KEYS and printed["estimated"] is True  # Inferentia2 has no CCF coefficient
+    assert (
+        cli.main(["carbon", "--instance-type", "ml.nope.large", "--hours", "1", "--region", "us-east-1"]) == 2
+    )

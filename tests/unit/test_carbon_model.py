@@ -12,6 +12,7 @@ import json
 from importlib import resources
 
 import pytest
+
 from greenrail import carbon
 
 

@@ -1,4 +1,10 @@
-"""Lambda: ``Invoke`` runs the real handler in-process (moto 5.2.5 without Docker echoes input)."""
+"""Lambda: ``Invoke`` runs the real handler in-process (moto 5.2.5 without Docker echoes input).
+
+With ``use_docker: False`` moto serves Lambda from ``LambdaSimpleBackend``, whose ``invoke``
+returns the request body without reaching ``LambdaFunction._invoke_lambda``; the Invoke API
+(e.g. a Step Functions ``arn:aws:states:::lambda:invoke`` Task) is routed back through
+``LambdaBackend.invoke`` for the emulator's functions, so it runs the handler too.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,12 @@ import traceback
 from typing import Any
 
 from moto.awslambda import models as lambda_models
+from moto.awslambda_simple import models as lambda_simple_models
 
 from greenrail.emulator.moto_ext import hooks
 
 _original_invoke_lambda = lambda_models.LambdaFunction._invoke_lambda
+_original_simple_invoke = lambda_simple_models.LambdaSimpleBackend.invoke
 
 
 def _invoke_lambda(self: Any, event: str | None = None) -> tuple[str, bool, str]:
@@ -30,5 +38,14 @@ def _invoke_lambda(self: Any, event: str | None = None) -> tuple[str, bool, str]
     return json.dumps(result, default=str), False, ""
 
 
+def _simple_invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
+                   response_headers: Any) -> str | bytes | None:
+    runtime = hooks.runtime
+    if runtime is None or runtime.find(function_name) is None:
+        return _original_simple_invoke(self, function_name, qualifier, body, headers, response_headers)
+    return lambda_models.LambdaBackend.invoke(self, function_name, qualifier, body, headers, response_headers)
+
+
 def apply() -> None:
     lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    lambda_simple_models.LambdaSimpleBackend.invoke = _simple_invoke  # type: ignore[method-assign]

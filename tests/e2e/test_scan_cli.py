@@ -1,0 +1,122 @@
+"""``greenrail scan`` against an emulated estate it has never seen, through AWS_ENDPOINT_URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+pytestmark = pytest.mark.e2e
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def seed(endpoint: str) -> None:
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="vision-data")
+    s3.put_bucket_tagging(Bucket="vision-data", Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
+    s3.create_bucket(Bucket="listed-bucket")
+    s3.create_bucket(Bucket="not-governed")
+    objects = [
+        ("vision-data", "imagenet/train/shard-000.tar", 2 * MIB, None),
+        ("vision-data", "imagenet/val/shard-000.tar", MIB, None),
+        ("vision-data", "exports/report.parquet", 3 * MIB, None),
+        ("vision-data", "imagenet/train/index.json", 1000, None),
+        ("vision-data", "imagenet/test/keep.tar", MIB, "greenrail:exempt=true"),
+        ("vision-data", "imagenet/test/done.tar", MIB, "greenrail:storage-class=ONEZONE_IA"),
+        ("listed-bucket", "features/test/x.npy", MIB, None),
+        ("not-governed", "train/y.bin", MIB, None),
+    ]
+    for bucket, key, size, tagging in objects:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": b"\0" * size}
+        if tagging:
+            kwargs["Tagging"] = tagging
+        s3.put_object(**kwargs)
+    s3.put_object(Bucket="vision-data", Key="imagenet/train/shard-001.tar", Body=b"\0" * MIB,
+                  StorageClass="ONEZONE_IA")
+
+
+def scan(endpoint: str, *args: str, policy: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENRAIL_")}
+    env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                "AWS_DEFAULT_REGION": "us-east-1"})
+    command = [sys.executable, "-m", "greenrail.cli", "scan", *args]
+    if policy:
+        command += ["--policy", str(policy)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_scan_json_gives_one_correct_decision_per_line(endpoint: str, tmp_path: Path) -> None:
+    seed(endpoint)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("storage:\n  buckets: [listed-bucket]\n")
+    result = scan(endpoint, "--policies", "storage", "--format", "json", "--all", policy=policy)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    by_resource = {d["resource"]: d for d in lines}
+    assert all(set(d) == {"policy", "resource", "account", "region", "action", "target", "mode", "applied",
+                          "reason", "savings"} for d in lines)
+    assert all(set(d["savings"]) == {"usd_per_month", "kgco2e_per_month"} for d in lines)
+    expected = {
+        "arn:aws:s3:::vision-data/imagenet/train/shard-000.tar": ("tag", "ONEZONE_IA"),
+        "arn:aws:s3:::vision-data/imagenet/val/shard-000.tar": ("tag", "ONEZONE_IA"),
+        "arn:aws:s3:::vision-data/exports/report.parquet": ("tag", "INTELLIGENT_TIERING"),
+        "arn:aws:s3:::vision-data/imagenet/train/index.json": ("none", "ONEZONE_IA"),
+        "arn:aws:s3:::vision-data/imagenet/test/keep.tar": ("none", "ONEZONE_IA"),
+        "arn:aws:s3:::vision-data/imagenet/test/done.tar": ("none", "ONEZONE_IA"),
+        "arn:aws:s3:::vision-data/imagenet/train/shard-001.tar": ("none", "ONEZONE_IA"),
+        "arn:aws:s3:::listed-bucket/features/test/x.npy": ("tag", "ONEZONE_IA"),
+    }
+    assert {r: (d["action"], d["target"]["storage_class"]) for r, d in by_resource.items()} == expected
+    for decision in lines:
+        assert decision["policy"] == "storage" and decision["mode"] == "dry-run" and decision["applied"] is False
+        assert decision["account"] == "123456789012" and decision["region"] == "us-east-1"
+    assert by_resource["arn:aws:s3:::vision-data/imagenet/train/shard-000.tar"]["savings"]["usd_per_month"] > 0
+
+    without_all = scan(endpoint, "--policies", "storage", "--format", "json", policy=policy)
+    assert {json.loads(line)["action"] for line in without_all.stdout.splitlines()} == {"tag"}
+    # dry-run changed nothing
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    assert s3.get_object_tagging(Bucket="vision-data", Key="imagenet/train/shard-000.tar")["TagSet"] == []
+
+
+def test_scan_enforce_applies_and_table_totals(endpoint: str) -> None:
+    seed(endpoint)
+    result = scan(endpoint, "--policies", "storage", "--mode", "enforce")
+    assert result.returncode == 0, result.stderr
+    assert "need action" in result.stdout and "savings $" in result.stdout
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    tags = s3.get_object_tagging(Bucket="vision-data", Key="exports/report.parquet")["TagSet"]
+    assert tags == [{"Key": "greenrail:storage-class", "Value": "INTELLIGENT_TIERING"}]
+    assert "greenrail-onezone-ia" in [r["ID"] for r in s3.get_bucket_lifecycle_configuration(Bucket="vision-data")["Rules"]]
+    again = scan(endpoint, "--policies", "storage", "--format", "json")
+    assert again.stdout.strip() == ""  # everything complies now
+
+
+def test_scan_errors_are_clear(endpoint: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("storage:\n  mode: maybe\n")
+    result = scan(endpoint, policy=bad)
+    assert result.returncode == 2 and "storage.mode" in result.stderr
+    result = scan(endpoint, "--policies", "storage,endpoints")
+    assert result.returncode == 2 and "unknown policies: endpoints" in result.stderr
+    result = scan("http://127.0.0.1:9", "--policies", "storage")
+    assert result.returncode == 1 and "scan failed" in result.stderr

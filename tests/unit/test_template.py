@@ -1,0 +1,150 @@
+"""template.yaml: rule patterns against sample events, least privilege, handlers, state machines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from greenrail.emulator.deploy import load_template, sam_transform
+from moto.events.models import EventPattern
+
+from tests.conftest import ROOT
+
+EVENTS = ROOT / "events"
+
+# Each rule of the template: the sample events it must match and the near-misses it must not.
+RULES: dict[str, tuple[list[str], list[str]]] = {
+    "StorageObjectFunctionObjectCreated": (
+        ["s3-object-created.json"],
+        ["nearmiss/s3-object-deleted.json", "nearmiss/s3-object-created-custom-source.json",
+         "sagemaker-training-job-inprogress.json"],
+    ),
+    "NotifierFunctionDecision": (
+        ["greenrail-decision.json"], ["nearmiss/greenrail-decision-forged-source.json", "s3-object-created.json"],
+    ),
+    "AuditorFunctionDecision": (
+        ["greenrail-decision.json"], ["nearmiss/greenrail-decision-forged-source.json", "s3-object-created.json"],
+    ),
+    "TrainingWatchStartFunctionTrainingInProgress": (
+        ["sagemaker-training-job-inprogress.json"],
+        ["nearmiss/training-watch-completed.json", "nearmiss/training-watch-stopping.json",
+         "nearmiss/training-watch-other-source.json", "nearmiss/training-watch-tuning-job.json",
+         "sagemaker-training-job-completed.json", "nearmiss/sagemaker-endpoint-in-service.json"],
+    ),
+    "CarbonRecordFunctionTrainingJobEnded": (
+        ["sagemaker-training-job-completed.json"],
+        ["nearmiss/sagemaker-training-job-inprogress.json", "sagemaker-training-job-inprogress.json",
+         "nearmiss/sagemaker-endpoint-in-service.json"],
+    ),
+}
+
+# Actions IAM cannot scope to a resource (Service Authorization Reference: no resource types).
+UNSCOPABLE = {"s3:ListAllMyBuckets", "s3:CreateJob", "cloudwatch:GetMetricData", "sagemaker:Search",
+              "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+@lru_cache(maxsize=1)
+def transformed() -> dict[str, Any]:
+    raw = load_template(ROOT / "template.yaml")
+    params = {name: str(spec.get("Default", "")) for name, spec in raw.get("Parameters", {}).items()}
+    cfn, _ = sam_transform(raw, ROOT, params)
+    return cfn
+
+
+def resources(kind: str) -> dict[str, Any]:
+    return {k: v for k, v in transformed()["Resources"].items() if v["Type"] == kind}
+
+
+def event(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return data
+
+
+def test_every_rule_has_samples_and_near_misses() -> None:
+    rules = {k for k, v in resources("AWS::Events::Rule").items() if "EventPattern" in v["Properties"]}
+    assert rules == set(RULES), "add the new rule's samples and near-misses to RULES"
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_rule_matches_its_samples_and_rejects_near_misses(rule: str) -> None:
+    if rule not in resources("AWS::Events::Rule"):
+        pytest.fail(f"{rule} is not in template.yaml")
+    pattern = EventPattern.load(json.dumps(resources("AWS::Events::Rule")[rule]["Properties"]["EventPattern"]))
+    matches, misses = RULES[rule]
+    for name in matches:
+        assert pattern.matches_event(event(name)), f"{rule} should match {name}"
+    for name in misses:
+        assert not pattern.matches_event(event(name)), f"{rule} should not match {name}"
+
+
+def test_every_sample_event_is_used() -> None:
+    used = {name for matches, misses in RULES.values() for name in matches + misses}
+    on_disk = {str(p.relative_to(EVENTS)) for p in EVENTS.rglob("*.json")}
+    assert on_disk - used == set(), "sample events no rule test uses"
+
+
+def _statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, role in resources("AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            if "Fn::If" in policy:  # a conditional policy: check the branch that grants something
+                policy = policy["Fn::If"][1]
+            document = policy["PolicyDocument"]
+            for statement in document.get("Statement", []):
+                found.append((name, statement))
+    return found
+
+
+def test_every_statement_names_its_actions() -> None:
+    for role, statement in _statements():
+        assert "NotAction" not in statement, role
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            assert "*" not in action, f"{role}: wildcard action {action}"
+
+
+def test_star_resources_only_for_actions_iam_cannot_scope() -> None:
+    for role, statement in _statements():
+        resource = statement.get("Resource")
+        resource_list = resource if isinstance(resource, list) else [resource]
+        if "*" in resource_list:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert set(actions) <= UNSCOPABLE, f"{role}: {actions} on '*'"
+
+
+def test_no_managed_policies_beyond_logging() -> None:
+    for name, role in resources("AWS::IAM::Role").items():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            text = json.dumps(arn)
+            assert "AWSLambdaBasicExecutionRole" in text or "AWSXrayWriteOnlyAccess" in text, f"{name}: {text}"
+
+
+def test_every_function_has_its_handler() -> None:
+    raw = load_template(ROOT / "template.yaml")
+    functions = {k: v for k, v in raw["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    assert functions
+    for name, function in functions.items():
+        props = function["Properties"]
+        module, _, attribute = props["Handler"].rpartition(".")
+        source = ROOT / props["CodeUri"] / f"{module}.py"
+        assert source.exists(), f"{name}: {source} missing"
+        assert f"def {attribute}(" in source.read_text(), f"{name}: no {attribute}() in {source}"
+        assert "DeadLetterQueue" in json.dumps(raw["Globals"]["Function"]), "async failures need a DLQ"
+
+
+def test_no_secret_in_the_template() -> None:
+    text = (ROOT / "template.yaml").read_text()
+    assert "hooks.slack.com" not in text
+    assert load_template(ROOT / "template.yaml")["Parameters"]["SlackWebhookSecretArn"]["Default"] == ""
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "statemachines").glob("*.asl.json")), ids=lambda p: p.name)
+def test_state_machines_pass_statelint(path: Path) -> None:
+    statelint = Path(sys.executable).with_name("statelint")
+    result = subprocess.run([str(statelint), str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
