@@ -60,7 +60,14 @@ def handler(event: dict[str, Any] | list[dict[str, Any]], context: Any) -> dict[
     if not decisions:
         return {"status": "malformed" if malformed else "empty", "imported": 0, "malformed": malformed}
 
-    imported = audit(decisions)
+    # Security Hub takes a finding only from the account it is about: member accounts' findings
+    # are imported through their Greenrail role (Organization deployments).
+    from greenrail.aws import acting_in
+
+    imported = 0
+    for account in sorted({d.account for d in decisions}):
+        with acting_in(account):
+            imported += audit([d for d in decisions if d.account == account])
     metrics.add_metric(name="FindingsImported", unit=MetricUnit.Count, value=imported)
     logger.info("findings imported", extra={"imported": imported, "malformed": malformed})
     return {"status": "imported", "imported": imported, "malformed": malformed}

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from greenrail.aws import ACCESS_DENIED_CODES, NOT_FOUND_CODES, account_id, error_code, region
+from greenrail.aws import ACCESS_DENIED_CODES, NOT_FOUND_CODES, account_id, acting_in, error_code, region
 from greenrail.config import load_policy
 from greenrail.decision import Mode
 from greenrail.events import S3ObjectCreated
@@ -37,6 +37,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.error("malformed S3 Object Created event", extra={"errors": exc.errors(include_url=False, include_input=False),
                                                                    "event_id": event.get("id") if isinstance(event, dict) else None})
         return _skip("malformed", "MalformedEvent")
+    with acting_in(created.account):  # a member account's object: act through its Greenrail role
+        return _handle(created, context)
+
+
+def _handle(created: S3ObjectCreated, context: Any) -> dict[str, Any]:
     bucket_name, key = created.detail.bucket.name, created.detail.object.key
     logger.append_keys(bucket=bucket_name, key=key, event_id=created.id)
     policy = load_policy().storage  # a bad policy document raises: the event is retried, then kept in the DLQ

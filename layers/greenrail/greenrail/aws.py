@@ -8,12 +8,17 @@ retry loop anywhere in Greenrail. boto3 honours ``AWS_ENDPOINT_URL`` (and per-se
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 _lock = threading.Lock()
+# The member account whose resources the current work concerns (Organization deployments).
+_acting_role: contextvars.ContextVar[str | None] = contextvars.ContextVar("greenrail_acting_role", default=None)
 
 
 def region() -> str:
@@ -44,9 +49,33 @@ def _client(service: str, region_name: str, role_arn: str | None) -> Any:
 
 
 def client(service: str, region_name: str | None = None, role_arn: str | None = None) -> Any:
-    """A cached, thread-safe boto3 client for ``service``."""
+    """A cached, thread-safe boto3 client for ``service``, in the account being acted in."""
     with _lock:
-        return _client(service, region_name or region(), role_arn)
+        return _client(service, region_name or region(), role_arn or _acting_role.get())
+
+
+def member_role_arn(account: str) -> str | None:
+    """The execution role Greenrail assumes in a member account, or None for its own account.
+
+    In an Organization deployment (``GREENRAIL_MEMBER_ROLE_NAME`` set), events from member
+    accounts reach the central bus; the central functions act on those accounts' resources
+    through the role the member StackSet (org/member-account.yaml) creates.
+    """
+    name = os.environ.get("GREENRAIL_MEMBER_ROLE_NAME")
+    if not name or not account or account == account_id():
+        return None
+    partition = os.environ.get("AWS_PARTITION", "aws")
+    return f"arn:{partition}:iam::{account}:role/{name}"
+
+
+@contextmanager
+def acting_in(account: str | None) -> Iterator[None]:
+    """Within the block, clients act in ``account`` (assuming its member role when it is not ours)."""
+    token = _acting_role.set(member_role_arn(account) if account else None)
+    try:
+        yield
+    finally:
+        _acting_role.reset(token)
 
 
 def reset_clients() -> None:

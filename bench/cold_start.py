@@ -1,0 +1,163 @@
+"""Cold-start imports: how long each Lambda handler module takes to import, against ``import boto3``.
+
+Each measurement runs in a fresh interpreter (nothing cached in ``sys.modules``; the bytecode
+cache on disk is warm, as it is in a Lambda layer). What is timed is the import alone, not the
+interpreter's own start-up. The handler is loaded the way Lambda loads it: its directory on
+``sys.path``, the module executed from ``app.py``, with the environment the template gives it
+(plus fake credentials and an unreachable endpoint, so an import-time AWS call cannot succeed).
+
+The baseline, measured in the same run and the same way, is ``import boto3``.
+Then ``python -X importtime`` shows, per handler, the five heaviest imports (cumulative) made
+by the handler's own import statements, and the five heaviest top-level packages by their own
+import time summed: the candidates for a lazy import.
+
+Usage: python bench/cold_start.py [--repeat 5] [--top 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ROOT / "functions"
+LAYER = ROOT / "layers" / "greenrail"
+
+# Import-time environment: what template.yaml's Globals and the functions set, and fakes for the rest.
+LAMBDA_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_SESSION_TOKEN": "bench",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # discard port: nothing answers
+    "AWS_LAMBDA_FUNCTION_NAME": "bench",
+    "POWERTOOLS_METRICS_NAMESPACE": "Greenrail",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "GREENRAIL_BUS_NAME": "greenrail-decisions",
+    "GREENRAIL_STATE_TABLE": "greenrail-state",
+    "GREENRAIL_POLICY_PARAMETER": "/greenrail/policy",
+    "GREENRAIL_TRAINING_WATCH_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:greenrail-training-watch",
+    "GREENRAIL_ACCOUNT_ID": "123456789012",
+}
+
+HANDLER_SNIPPET = """
+import importlib.util, sys, time
+path = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, sys.argv[3])
+t0 = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", path)
+module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module
+spec.loader.exec_module(module)
+t1 = time.perf_counter()
+assert callable(getattr(module, "handler", None)), "no handler"
+print(t1 - t0)
+"""
+
+BOTO3_SNIPPET = """
+import time
+t0 = time.perf_counter()
+import boto3  # noqa: F401
+print(time.perf_counter() - t0)
+"""
+
+
+def env_for(name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "GREENRAIL_"))}
+    env.update(LAMBDA_ENV)
+    env["POWERTOOLS_SERVICE_NAME"] = f"greenrail-{name.replace('_', '-')}"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # do not touch the tree's bytecode cache
+    return env
+
+
+def handler_args(app: Path) -> list[str]:
+    return [str(app), str(app.parent), str(LAYER)]
+
+
+def run_once(code: str, args: list[str], env: dict[str, str], importtime: bool = False) -> tuple[float, str]:
+    cmd = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", code, *args]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
+    return float(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def median_seconds(code: str, args: list[str], env: dict[str, str], repeat: int) -> float:
+    run_once(code, args, env)  # warm the OS file cache and the bytecode cache
+    return statistics.median(run_once(code, args, env)[0] for _ in range(repeat))
+
+
+def parse_importtime(stderr: str) -> list[tuple[int, int, int, str]]:
+    """(depth, self us, cumulative us, module) rows of ``-X importtime`` output."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line[len("import time:"):].split("|", 2)
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        rows.append((depth, int(self_us), int(cumulative_us), name.strip()))
+    return rows
+
+
+def heaviest(rows: list[tuple[int, int, int, str]], top: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Top imports made directly by the handler (cumulative), and top packages by summed self time."""
+    direct = sorted(((name, cum) for depth, _, cum, name in rows if depth == 0), key=lambda r: -r[1])
+    packages: dict[str, int] = {}
+    for _, self_us, _, name in rows:
+        root = name.split(".", 1)[0]
+        packages[root] = packages.get(root, 0) + self_us
+    return direct[:top], sorted(packages.items(), key=lambda r: -r[1])[:top]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--top", type=int, default=5)
+    args = parser.parse_args()
+
+    apps = sorted(FUNCTIONS.glob("*/app.py"))
+    base_env = env_for("boto3")
+    boto3_s = median_seconds(BOTO3_SNIPPET, [], base_env, args.repeat)
+    print(f"cold-start imports, fresh interpreter each, median of {args.repeat} "
+          f"({sys.executable.replace(str(ROOT) + '/', '')}, Python {sys.version.split()[0]})")
+    print(f"  {'baseline: import boto3':<34} {boto3_s * 1000:8.1f} ms   1.00x")
+    results = {}
+    for app in apps:
+        name = app.parent.name
+        try:
+            seconds = median_seconds(HANDLER_SNIPPET, handler_args(app), env_for(name), args.repeat)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(f"  {name:<34} import failed: {exc}")
+            continue
+        results[name] = seconds
+        print(f"  {name:<34} {seconds * 1000:8.1f} ms  {seconds / boto3_s:5.2f}x boto3")
+    if results:
+        ordered = sorted(results.values())
+        print(f"  handlers: fastest {ordered[0] * 1000:.1f} ms, slowest {ordered[-1] * 1000:.1f} ms, "
+              f"median {statistics.median(ordered) * 1000:.1f} ms")
+
+    print(f"\nheaviest imports per handler (python -X importtime, one run each, top {args.top}):")
+    for app in apps:
+        name = app.parent.name
+        if name not in results:
+            continue
+        _, stderr = run_once(HANDLER_SNIPPET, handler_args(app), env_for(name), importtime=True)
+        direct, packages = heaviest(parse_importtime(stderr), args.top)
+        loaded = {row[3].split(".", 1)[0] for row in parse_importtime(stderr)}
+        flags = [m for m in ("boto3", "botocore", "pydantic", "aws_lambda_powertools", "yaml", "jmespath")
+                 if m in loaded]
+        print(f"  {name}  (loads: {', '.join(flags) or '-'})")
+        print("    handler's imports, cumulative: "
+              + ", ".join(f"{mod} {us / 1000:.1f} ms" for mod, us in direct))
+        print("    packages, own time summed:     "
+              + ", ".join(f"{mod} {us / 1000:.1f} ms" for mod, us in packages))
+
+
+if __name__ == "__main__":
+    main()
