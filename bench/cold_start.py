@@ -11,7 +11,7 @@ Then ``python -X importtime`` shows, per handler, the five heaviest imports (cum
 by the handler's own import statements, and the five heaviest top-level packages by their own
 import time summed: the candidates for a lazy import.
 
-Usage: python bench/cold_start.py [--repeat 5] [--top 5]
+Usage: python bench/cold_start.py [--repeat 5] [--top 5] [--importtime-runs 3]
 """
 
 from __future__ import annotations
@@ -50,13 +50,15 @@ import importlib.util, sys, time
 path = sys.argv[1]
 sys.path.insert(0, sys.argv[2])
 sys.path.insert(0, sys.argv[3])
+sys.stderr.write("--bench-start--\n")
+sys.stderr.flush()
 t0 = time.perf_counter()
 spec = importlib.util.spec_from_file_location("app", path)
 module = importlib.util.module_from_spec(spec)
 sys.modules["app"] = module
 spec.loader.exec_module(module)
 t1 = time.perf_counter()
-assert callable(getattr(module, "handler", None)), "no handler"
+assert any(callable(getattr(module, n, None)) for n in ("handler", "lambda_handler")), "no handler"
 print(t1 - t0)
 """
 
@@ -96,6 +98,8 @@ def median_seconds(code: str, args: list[str], env: dict[str, str], repeat: int)
 def parse_importtime(stderr: str) -> list[tuple[int, int, int, str]]:
     """(depth, self us, cumulative us, module) rows of ``-X importtime`` output."""
     rows = []
+    if "--bench-start--" in stderr:  # only what the handler imports, not the interpreter's start-up
+        stderr = stderr.split("--bench-start--", 1)[1]
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
@@ -103,6 +107,18 @@ def parse_importtime(stderr: str) -> list[tuple[int, int, int, str]]:
         depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
         rows.append((depth, int(self_us), int(cumulative_us), name.strip()))
     return rows
+
+
+def median_rows(runs: list[list[tuple[int, int, int, str]]]) -> list[tuple[int, int, int, str]]:
+    """Per module, the median self and cumulative time over several runs (the tree is the same)."""
+    first = runs[0]
+    by_name = [{row[3]: row for row in rows} for rows in runs]
+    merged = []
+    for depth, _, _, name in first:
+        found = [rows[name] for rows in by_name if name in rows]
+        merged.append((depth, int(statistics.median(r[1] for r in found)),
+                       int(statistics.median(r[2] for r in found)), name))
+    return merged
 
 
 def heaviest(rows: list[tuple[int, int, int, str]], top: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
@@ -119,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--importtime-runs", type=int, default=3)
     args = parser.parse_args()
 
     apps = sorted(FUNCTIONS.glob("*/app.py"))
@@ -142,14 +159,16 @@ def main() -> None:
         print(f"  handlers: fastest {ordered[0] * 1000:.1f} ms, slowest {ordered[-1] * 1000:.1f} ms, "
               f"median {statistics.median(ordered) * 1000:.1f} ms")
 
-    print(f"\nheaviest imports per handler (python -X importtime, one run each, top {args.top}):")
+    print(f"\nheaviest imports per handler (python -X importtime, median of {args.importtime_runs} runs, "
+          f"top {args.top}):")
     for app in apps:
         name = app.parent.name
         if name not in results:
             continue
-        _, stderr = run_once(HANDLER_SNIPPET, handler_args(app), env_for(name), importtime=True)
-        direct, packages = heaviest(parse_importtime(stderr), args.top)
-        loaded = {row[3].split(".", 1)[0] for row in parse_importtime(stderr)}
+        runs = [parse_importtime(run_once(HANDLER_SNIPPET, handler_args(app), env_for(name), importtime=True)[1])
+                for _ in range(args.importtime_runs)]
+        direct, packages = heaviest(median_rows(runs), args.top)
+        loaded = {row[3].split(".", 1)[0] for row in runs[0]}
         flags = [m for m in ("boto3", "botocore", "pydantic", "aws_lambda_powertools", "yaml", "jmespath")
                  if m in loaded]
         print(f"  {name}  (loads: {', '.join(flags) or '-'})")

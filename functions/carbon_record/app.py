@@ -87,7 +87,7 @@ def _idempotent_record() -> Any:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     detail = event.get("detail") if isinstance(event, dict) else None
     name = detail.get("TrainingJobName") if isinstance(detail, dict) else None
     if not isinstance(name, str) or not name:

@@ -115,7 +115,7 @@ class Env:
         event = copy.deepcopy(EVENT)
         event["id"] = event_id
         event["detail"]["TrainingJobName"] = job_name
-        result: dict[str, Any] = self.handler.lambda_handler(event, LambdaContext())
+        result: dict[str, Any] = self.handler.handler(event, LambdaContext())
         return result
 
     def decisions(self) -> list[dict[str, Any]]:
@@ -310,12 +310,14 @@ def test_dry_run_writes_nothing(env: Env) -> None:
 
 
 def test_policy_off_and_near_miss_events(env: Env) -> None:
-    ignored = env.handler.lambda_handler(
-        json.loads((ROOT / "events" / "nearmiss" / "sagemaker-training-job-no-name.json").read_text()),
+    ignored = env.handler.handler(
+        json.loads(
+            (Path(__file__).parent / "events" / "sagemaker-training-job-malformed-no-name.json").read_text()
+        ),
         LambdaContext(),
     )
     assert ignored["status"] == "ignored"
-    endpoint = env.handler.lambda_handler(
+    endpoint = env.handler.handler(
         json.loads((ROOT / "events" / "nearmiss" / "sagemaker-endpoint-in-service.json").read_text()),
         LambdaContext(),
     )

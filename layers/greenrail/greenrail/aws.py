@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -25,8 +26,12 @@ def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+ROLE_SESSION_SECONDS = 3600
+ROLE_REFRESH_SECONDS = 3000  # assumed-role clients are rebuilt before their 1-hour session ends
+
+
 @lru_cache(maxsize=64)
-def _client(service: str, region_name: str, role_arn: str | None) -> Any:
+def _client(service: str, region_name: str, role_arn: str | None, epoch: int = 0) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -37,7 +42,7 @@ def _client(service: str, region_name: str, role_arn: str | None) -> Any:
     session = boto3.session.Session(region_name=region_name)
     if role_arn:
         creds = session.client("sts", config=config).assume_role(
-            RoleArn=role_arn, RoleSessionName="greenrail"
+            RoleArn=role_arn, RoleSessionName="greenrail", DurationSeconds=ROLE_SESSION_SECONDS
         )["Credentials"]
         session = boto3.session.Session(
             aws_access_key_id=creds["AccessKeyId"],
@@ -48,10 +53,18 @@ def _client(service: str, region_name: str, role_arn: str | None) -> Any:
     return session.client(service, config=config)
 
 
+# Services whose resources live in the account acted in; the rest (the bus, the state table,
+# the policy parameter, the topic, the Slack secret, the workflows) are Greenrail's own.
+MEMBER_SERVICES = frozenset({"s3", "sagemaker", "cloudwatch", "securityhub"})
+
+
 def client(service: str, region_name: str | None = None, role_arn: str | None = None) -> Any:
     """A cached, thread-safe boto3 client for ``service``, in the account being acted in."""
+    if role_arn is None and service in MEMBER_SERVICES:
+        role_arn = _acting_role.get()
+    epoch = int(time.time() // ROLE_REFRESH_SECONDS) if role_arn else 0
     with _lock:
-        return _client(service, region_name or region(), role_arn or _acting_role.get())
+        return _client(service, region_name or region(), role_arn, epoch)
 
 
 def member_role_arn(account: str) -> str | None:

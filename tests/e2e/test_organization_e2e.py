@@ -1,0 +1,46 @@
+"""Organization deployment in the emulator: a member account's event is acted on in that account."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from greenrail.emulator import Emulator
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+MEMBER = "222233334444"
+
+
+def member_session(role_name: str = "GreenrailExecution") -> boto3.session.Session:
+    credentials = boto3.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/{role_name}", RoleSessionName="seed")["Credentials"]
+    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                 aws_secret_access_key=credentials["SecretAccessKey"],
+                                 aws_session_token=credentials["SessionToken"], region_name="us-east-1")
+
+
+def test_member_account_object_is_tagged_and_audited_in_the_member_account() -> None:
+    event = json.loads((ROOT / "events" / "s3-object-created.json").read_text())
+    event["account"] = MEMBER
+    bucket, key = event["detail"]["bucket"]["name"], event["detail"]["object"]["key"]
+    with Emulator("storage:\n  mode: enforce\n", parameters={"OrganizationId": "o-exampleorg01"}) as emulator:
+        member = member_session()
+        s3 = member.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
+        s3.put_object(Bucket=bucket, Key=key, Body=b"\0" * 200_000)
+
+        emulator.deliver(event)
+
+        assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == [
+            {"Key": "greenrail:storage-class", "Value": "ONEZONE_IA"}]
+        [decision] = emulator.decisions
+        assert decision.account == MEMBER and decision.applied
+        # the finding lives in the member account (Security Hub: AwsAccountId must be the caller's)
+        findings = member.client("securityhub").get_findings()["Findings"]
+        assert [f["AwsAccountId"] for f in findings] == [MEMBER]
+        assert emulator.findings == []  # nothing imported into the central account
+        assert len(emulator.notifications) == 1  # notifications stay central
