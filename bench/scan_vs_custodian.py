@@ -1,0 +1,337 @@
+"""The same job done by Greenrail and by Cloud Custodian, on the same emulated estate, per resource.
+
+Estate: moto's ThreadedMotoServer on 127.0.0.1 (in this process), with Greenrail's moto extension
+applied first (``greenrail.emulator.moto_ext.sagemaker_training.apply()``: created jobs are
+InProgress), seeded with ``--jobs`` SageMaker training jobs that started three hours ago, each
+tagged (team, project; every ``--exempt-every``-th also ``greenrail:exempt=true``), and an hour of
+five-minute GPU/CPU utilisation datapoints per host in CloudWatch (some idle, most busy).
+
+Job: list every InProgress training job with its tags and decide which are exempt.
+
+* Greenrail: ``greenrail scan --policies training --format json --all`` (AWS_ENDPOINT_URL at the
+  server). It does more than the job: Search (tags inline) and then GetMetricData for every
+  host's utilisation, and decides idle / runaway for every non-exempt job.
+* Custodian: ``custodian run`` with a ``sagemaker-job`` policy (StatusEquals InProgress, filter
+  ``tag:greenrail:exempt: "true"``), ``--cache-period 0``, output in a temporary directory.
+  ``sagemaker-job`` enumerates with ListTrainingJobs, then one DescribeTrainingJob and one
+  ListTags per job. A second variant holds two policies (exempt present / absent), the way a
+  Custodian user gets both lists: with the cache off, each policy enumerates again.
+
+Each is run as a command (a fresh process: start-up, imports and policy validation included),
+wall clock, median of ``--repeat``. The same command against an empty region of the same server
+(us-west-2) gives each tool's fixed cost, so the marginal cost per resource is
+(wall - empty wall) / jobs. API calls are counted by a WSGI middleware in front of moto's app.
+
+The storage-object job has no Custodian counterpart: its ``s3`` resource is a bucket; there is
+no per-object resource (only bucket-level filters and actions that walk keys), so only the
+training job is compared.
+
+Usage: python bench/scan_vs_custodian.py [--jobs 200] [--repeat 3] [--exempt-every 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+ROOT = Path(__file__).resolve().parents[1]
+GREENRAIL = ROOT / ".venv" / "bin" / "greenrail"
+CUSTODIAN = ROOT / ".venv-c7n" / "bin" / "custodian"
+ACCOUNT = "123456789012"  # moto's default account
+REGION, EMPTY_REGION = "us-east-1", "us-west-2"
+EXEMPT_TAG = "greenrail:exempt"
+INSTANCE_TYPES = ["ml.g5.xlarge", "ml.g5.12xlarge", "ml.m5.xlarge", "ml.p4d.24xlarge", "ml.c5.2xlarge"]
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+# ---------------------------------------------------------------- the emulator, counting calls
+class CallCounter:
+    """WSGI middleware: counts requests by (service, operation) whatever the protocol."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def reset(self) -> Counter[tuple[str, str]]:
+        with self._lock:
+            calls, self.calls = self.calls, Counter()
+        return calls
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/moto-api"):
+            with self._lock:
+                self.calls[self._classify(environ)] += 1
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _classify(environ: dict[str, Any]) -> tuple[str, str]:
+        scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        service = scope.group(2) if scope else "?"
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:  # JSON protocol: "SageMaker.Search"
+            return service, target.rsplit(".", 1)[-1]
+        path = environ.get("PATH_INFO", "")
+        if "/operation/" in path:  # smithy RPC v2 CBOR: /service/<Svc>/operation/<Op>
+            return service, path.rsplit("/", 1)[-1]
+        action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+        if not action and environ.get("REQUEST_METHOD") == "POST":  # query protocol: Action= in the body
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        return service, action[0] if action else f"{environ.get('REQUEST_METHOD')} {path}"
+
+
+def start_server() -> tuple[Any, CallCounter, str]:
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    from greenrail.emulator.moto_ext import sagemaker_training
+
+    sagemaker_training.apply()  # in the server's process, before seeding: jobs are InProgress
+    counter = CallCounter(DomainDispatcherApplication(create_backend_app))
+
+    class CountingMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            self._server = make_server(self._ip_address, self._port, counter, True,
+                                       request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = CountingMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, counter, f"http://{host}:{port}"
+
+
+def seed(endpoint: str, jobs: int, exempt_every: int) -> dict[str, bool]:
+    """Create the jobs and their metrics; return {job name: exempt}."""
+    import boto3
+
+    from greenrail.emulator.moto_ext import sagemaker_training
+    from greenrail.pricing import training_price
+
+    sm = boto3.client("sagemaker", endpoint_url=endpoint, region_name=REGION)
+    cw = boto3.client("cloudwatch", endpoint_url=endpoint, region_name=REGION)
+    now = datetime.now(UTC)
+    expected: dict[str, bool] = {}
+    metric_data: list[dict[str, Any]] = []
+    for i in range(jobs):
+        name = f"bench-job-{i:05d}"
+        itype = INSTANCE_TYPES[i % len(INSTANCE_TYPES)]
+        count = 1 + (i % 3 == 0)
+        exempt = exempt_every > 0 and i % exempt_every == 0
+        tags = [{"Key": "team", "Value": f"team-{i % 7}"}, {"Key": "project", "Value": f"p{i % 13}"}]
+        if exempt:
+            tags.append({"Key": EXEMPT_TAG, "Value": "true"})
+        sm.create_training_job(
+            TrainingJobName=name,
+            AlgorithmSpecification={"TrainingImage": "img:1", "TrainingInputMode": "File"},
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/sm",
+            OutputDataConfig={"S3OutputPath": "s3://bench-bucket/out"},
+            ResourceConfig={"InstanceType": itype, "InstanceCount": count, "VolumeSizeInGB": 30},
+            StoppingCondition={"MaxRuntimeInSeconds": 86400},
+            Tags=tags,
+        )
+        sagemaker_training.set_training_job_status(name, "InProgress", start_time=now - timedelta(hours=3),
+                                                   account_id=ACCOUNT, region=REGION)
+        expected[name] = exempt
+        price = training_price(itype)
+        metric = "GPUUtilization" if price.gpus else "CPUUtilization"
+        devices = price.gpus or price.vcpus or 1
+        busy = i % 4 != 1  # one job in four is idle
+        for host in range(1, count + 1):
+            for minutes in range(0, 65, 5):
+                metric_data.append({
+                    "MetricName": metric, "Dimensions": [{"Name": "Host", "Value": f"{name}/algo-{host}"}],
+                    "Timestamp": now - timedelta(minutes=minutes), "Value": (70.0 if busy else 0.5) * devices,
+                })
+    for offset in range(0, len(metric_data), 1000):  # PutMetricData: at most 1,000 datapoints per call
+        cw.put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=metric_data[offset:offset + 1000])
+    return expected
+
+
+# ---------------------------------------------------------------- the two tools
+def tool_env(endpoint: str, region: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GREENRAIL_", "POWERTOOLS_"))}
+    env.update({
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    })
+    return env
+
+
+CUSTODIAN_ONE = {"policies": [{
+    "name": "training-exempt", "resource": "sagemaker-job",
+    "query": [{"StatusEquals": "InProgress"}],
+    "filters": [{f"tag:{EXEMPT_TAG}": "true"}],
+}]}
+CUSTODIAN_TWO = {"policies": [
+    CUSTODIAN_ONE["policies"][0],
+    {"name": "training-not-exempt", "resource": "sagemaker-job", "query": [{"StatusEquals": "InProgress"}],
+     "filters": [{"or": [{f"tag:{EXEMPT_TAG}": "absent"},
+                         {"type": "value", "key": f"tag:{EXEMPT_TAG}", "op": "ne", "value": "true"}]}]},
+]}
+
+
+def run_greenrail(endpoint: str, region: str, workdir: Path) -> dict[str, Any]:
+    cmd = [str(GREENRAIL), "scan", "--policies", "training", "--format", "json", "--all"]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=tool_env(endpoint, region), capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"greenrail scan failed: {done.stderr.strip()[-500:]}")
+    decisions = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    exempt = {d["resource"].rsplit("/", 1)[-1] for d in decisions if d["reason"].startswith("exempt")}
+    return {"wall": wall, "listed": len(decisions), "exempt": exempt,
+            "actions": Counter(d["action"] for d in decisions)}
+
+
+def run_custodian(endpoint: str, region: str, workdir: Path, policies: dict[str, Any]) -> dict[str, Any]:
+    policy_file = workdir / "policy.json"
+    policy_file.write_text(json.dumps(policies))
+    out = Path(tempfile.mkdtemp(dir=workdir, prefix="c7n-out-"))
+    cmd = [str(CUSTODIAN), "run", "-s", str(out), "--cache-period", "0", "-r", region, str(policy_file)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=tool_env(endpoint, region), capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"custodian run failed: {done.stderr.strip()[-800:]}")
+    matched: dict[str, set[str]] = {}
+    for policy in policies["policies"]:
+        resources = out / policy["name"] / "resources.json"
+        names = json.loads(resources.read_text()) if resources.exists() else []
+        matched[policy["name"]] = {r["TrainingJobName"] for r in names}
+    shutil.rmtree(out, ignore_errors=True)
+    listed = len(set().union(*matched.values()))
+    return {"wall": wall, "listed": listed, "exempt": matched.get("training-exempt", set()), "matched": matched}
+
+
+def measure(label: str, fn: Any, counter: CallCounter, repeat: int) -> dict[str, Any]:
+    runs, calls = [], Counter()
+    for _ in range(repeat):
+        counter.reset()
+        runs.append(fn())
+        calls = counter.reset()  # the same every run: keep the last
+    result = runs[-1]
+    result["wall"] = statistics.median(r["wall"] for r in runs)
+    result["walls"] = [r["wall"] for r in runs]
+    result["calls"] = calls
+    result["label"] = label
+    return result
+
+
+# ---------------------------------------------------------------- report
+def fmt_calls(calls: Counter[tuple[str, str]]) -> str:
+    return ", ".join(f"{op} {n}" for (_, op), n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def aws_calls_model(jobs: int, hosts: int, tool: str, policies: int = 1) -> int:
+    """Calls the same run makes on AWS, where pages are real (moto ignores Search's MaxResults)."""
+    if tool == "greenrail":
+        return 1 + max(1, math.ceil(jobs / 100)) + math.ceil(hosts / 500)  # STS + Search pages + GetMetricData
+    return 1 + policies * (max(1, math.ceil(jobs / 100)) + 2 * jobs)  # STS + (ListTrainingJobs pages + 2/job)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--exempt-every", type=int, default=5)
+    args = parser.parse_args()
+    for tool in (GREENRAIL, CUSTODIAN):
+        if not tool.exists():
+            raise SystemExit(f"{tool} is missing: run `make bench` (it creates .venv and .venv-c7n)")
+    c7n_boto3 = subprocess.run([str(CUSTODIAN.parent / "python"), "-c",
+                                "import boto3, c7n.version as v; print(v.version, boto3.__version__)"],
+                               capture_output=True, text=True).stdout.split()
+
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION})
+    server, counter, endpoint = start_server()
+    workdir = Path(tempfile.mkdtemp(prefix="greenrail-bench-"))
+    try:
+        t0 = time.perf_counter()
+        expected = seed(endpoint, args.jobs, args.exempt_every)
+        seeded_s = time.perf_counter() - t0
+        counter.reset()
+        want_exempt = {name for name, exempt in expected.items() if exempt}
+        hosts = sum(1 + (i % 3 == 0) for i in range(args.jobs))
+
+        rows = []
+        for label, fn in [
+            ("greenrail scan", lambda r: run_greenrail(endpoint, r, workdir)),
+            ("custodian, 1 policy", lambda r: run_custodian(endpoint, r, workdir, CUSTODIAN_ONE)),
+            ("custodian, 2 policies", lambda r: run_custodian(endpoint, r, workdir, CUSTODIAN_TWO)),
+        ]:
+            full = measure(label, lambda fn=fn: fn(REGION), counter, args.repeat)
+            empty = measure(label, lambda fn=fn: fn(EMPTY_REGION), counter, args.repeat)
+            rows.append((full, empty))
+
+        print(f"scan vs Cloud Custodian: {args.jobs} InProgress SageMaker training jobs "
+              f"({len(want_exempt)} tagged {EXEMPT_TAG}=true, {hosts} hosts), moto {_moto_version()} "
+              f"ThreadedMotoServer on {endpoint} (seeded in {seeded_s:.1f} s)")
+        print(f"  c7n {c7n_boto3[0] if c7n_boto3 else '?'} with boto3 {c7n_boto3[1] if len(c7n_boto3) > 1 else '?'} "
+              "(honours AWS_ENDPOINT_URL: boto3 >= 1.28); each run a fresh process, "
+              f"wall clock median of {args.repeat}; empty = same command on {EMPTY_REGION} (no jobs)")
+        print(f"  {'tool':<22} {'wall s':>7} {'empty s':>8} {'s/resource':>11} {'marginal ms/res':>16} "
+              f"{'calls':>6} {'calls/res':>9} {'on AWS':>7}  exempt found / listed")
+        for full, empty in rows:
+            n_calls = sum(full["calls"].values())
+            marginal = (full["wall"] - empty["wall"]) / args.jobs
+            tool = "greenrail" if full["label"].startswith("greenrail") else "custodian"
+            policies = 2 if "2 policies" in full["label"] else 1
+            agree = "ok" if full["exempt"] == want_exempt else "MISMATCH"
+            print(f"  {full['label']:<22} {full['wall']:7.2f} {empty['wall']:8.2f} {full['wall'] / args.jobs:11.4f} "
+                  f"{marginal * 1000:16.2f} {n_calls:6d} {n_calls / args.jobs:9.2f} "
+                  f"{aws_calls_model(args.jobs, hosts, tool, policies):7d}  {len(full['exempt'])} ({agree}) / "
+                  f"{full['listed']}")
+        g, c = rows[0][0], rows[1][0]
+        g_marg = (g["wall"] - rows[0][1]["wall"]) / args.jobs
+        c_marg = (c["wall"] - rows[1][1]["wall"]) / args.jobs
+        print(f"  ratio Greenrail speed / Custodian speed (1 policy): {c['wall'] / g['wall']:.2f}x end to end, "
+              + (f"{c_marg / g_marg:.2f}x per resource at the margin" if g_marg > 0 else
+                 "per-resource margin of Greenrail under the noise")
+              + f"; API calls {sum(c['calls'].values()) / max(1, sum(g['calls'].values())):.1f}x fewer")
+        print("  calls, by operation (full estate, one run):")
+        for full, _ in rows:
+            print(f"    {full['label']:<22} {fmt_calls(full['calls'])}")
+        print("  walls (s): " + "; ".join(
+            f"{full['label']} {', '.join(f'{w:.2f}' for w in full['walls'])}" for full, _ in rows))
+        print("  Greenrail also judged utilisation and cost per job (Custodian did not): "
+              + ", ".join(f"{k} {v}" for k, v in sorted(g["actions"].items())))
+        print("  storage-object job: not compared - Custodian's s3 resource is the bucket; "
+              "it has no per-object resource.")
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _moto_version() -> str:
+    import moto
+
+    return str(moto.__version__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
