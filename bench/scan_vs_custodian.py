@@ -68,19 +68,25 @@ class CallCounter:
     def __init__(self, app: Any):
         self.app = app
         self.calls: Counter[tuple[str, str]] = Counter()
+        self.busy_seconds = 0.0  # time spent inside moto, summed over requests
         self._lock = threading.Lock()
 
-    def reset(self) -> Counter[tuple[str, str]]:
+    def reset(self) -> tuple[Counter[tuple[str, str]], float]:
         with self._lock:
-            calls, self.calls = self.calls, Counter()
-        return calls
+            calls, busy, self.calls, self.busy_seconds = self.calls, self.busy_seconds, Counter(), 0.0
+        return calls, busy
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        path = environ.get("PATH_INFO", "")
-        if not path.startswith("/moto-api"):
-            with self._lock:
-                self.calls[self._classify(environ)] += 1
-        return self.app(environ, start_response)
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return self.app(environ, start_response)
+        key = self._classify(environ)
+        start = time.perf_counter()
+        response = self.app(environ, start_response)
+        elapsed = time.perf_counter() - start
+        with self._lock:
+            self.calls[key] += 1
+            self.busy_seconds += elapsed
+        return response
 
     @staticmethod
     def _classify(environ: dict[str, Any]) -> tuple[str, str]:
@@ -102,12 +108,19 @@ class CallCounter:
 
 
 def start_server() -> tuple[Any, CallCounter, str]:
+    import logging
+
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from werkzeug.serving import make_server
 
     from greenrail.emulator.moto_ext import sagemaker_training
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log on stderr
     sagemaker_training.apply()  # in the server's process, before seeding: jobs are InProgress
     counter = CallCounter(DomainDispatcherApplication(create_backend_app))
 
@@ -229,15 +242,17 @@ def run_custodian(endpoint: str, region: str, workdir: Path, policies: dict[str,
 
 
 def measure(label: str, fn: Any, counter: CallCounter, repeat: int) -> dict[str, Any]:
-    runs, calls = [], Counter()
+    runs, calls, busy = [], Counter(), []
     for _ in range(repeat):
         counter.reset()
         runs.append(fn())
-        calls = counter.reset()  # the same every run: keep the last
+        calls, seconds = counter.reset()  # the calls are the same every run: keep the last
+        busy.append(seconds)
     result = runs[-1]
     result["wall"] = statistics.median(r["wall"] for r in runs)
     result["walls"] = [r["wall"] for r in runs]
     result["calls"] = calls
+    result["moto"] = statistics.median(busy)
     result["label"] = label
     return result
 

@@ -13,9 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
+
 from greenrail.audit import audit
 from greenrail.decision import Decision
-from pydantic import ValidationError
 
 logger = Logger(service="greenrail-auditor")
 metrics = Metrics(namespace="Greenrail", service="greenrail-auditor")

@@ -12,9 +12,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
+
 from greenrail.decision import Decision
 from greenrail.notify import notify
-from pydantic import ValidationError
 
 logger = Logger(service="greenrail-notifier")
 metrics = Metrics(namespace="Greenrail", service="greenrail-notifier")

@@ -6,8 +6,8 @@ import json
 
 import boto3
 import pytest
-from greenrail.emulator import Emulator
 
+from greenrail.emulator import Emulator
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

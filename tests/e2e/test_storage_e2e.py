@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from greenrail.aws import client
 from greenrail.emulator import Emulator
-
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from greenrail.audit import finding_id, to_finding
 from greenrail.aws import client
 from greenrail.demo import DEMO_POLICY
@@ -25,7 +26,6 @@ from greenrail.demo_training import (
 )
 from greenrail.emulator import ACCOUNT, REGION, Emulator
 from greenrail.emulator.moto_ext import sagemaker_training as ext
-
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

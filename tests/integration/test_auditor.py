@@ -17,10 +17,11 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from greenrail import aws
 from greenrail.audit import finding_id
 from greenrail.decision import Decision, Mode, Savings
-from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

@@ -17,9 +17,10 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from greenrail import aws, notify
 from greenrail.decision import Decision, Mode, Savings
-from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

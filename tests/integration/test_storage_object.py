@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from greenrail import aws
 from moto import mock_aws
 
+from greenrail import aws
 from tests.conftest import ROOT, load_function
 
 EVENT = json.loads((ROOT / "events" / "s3-object-created.json").read_text())

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from greenrail import audit
 from greenrail.decision import Decision, Mode, Savings
 

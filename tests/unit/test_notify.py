@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from greenrail import notify
 from greenrail.decision import Decision, Mode, Savings
 

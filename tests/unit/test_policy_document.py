@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
+
 from greenrail.cli import main
 from greenrail.config import PolicyDocument, PolicyError, parse_policy
 from greenrail.decision import Mode
-from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from greenrail.carbon import storage_kgco2e_per_gb_month
 from greenrail.config import Exemptions, StoragePolicy
 from greenrail.decision import Mode

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from greenrail.emulator.deploy import load_template, sam_transform
 from moto.events.models import EventPattern
 
+from greenrail.emulator.deploy import load_template, sam_transform
 from tests.conftest import ROOT
 
 EVENTS = ROOT / "events"

@@ -93,7 +93,7 @@ SCENARIOS: list[tuple[str, Callable[[Emulator, list[str]], dict[str, Any]]]] = [
 
 def _optional_scenarios() -> list[tuple[str, Callable[[Emulator, list[str]], dict[str, Any]]]]:
     """Scenarios of policies that live in their own modules (training, carbon)."""
-    found = []
+    found: list[tuple[str, Any]] = []
     try:
         from greenrail.demo_training import training_scenario
     except ImportError:

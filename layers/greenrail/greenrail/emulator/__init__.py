@@ -17,7 +17,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from greenrail.decision import DECISION_DETAIL_TYPE, Decision
 from greenrail.emulator.clock import Clock
@@ -115,7 +115,7 @@ class Emulator:
         event.setdefault("account", ACCOUNT)
         event.setdefault("region", REGION)
         for rule in list(backend.event_buses[bus].rules.values()):
-            rule.send_to_targets(event, transform_input=True)
+            rule.send_to_targets(cast(Any, event), transform_input=True)
         self.drain()
 
     def set_policy(self, text: str) -> None:

@@ -394,7 +394,7 @@ class Deployer:
         if code_dir is not None:
             self.runtime.register(FunctionSpec(
                 logical_id=logical_id, name=name, arn=arn, code_dir=code_dir,
-                handler=props.get("Handler", handler),
+                handler=str(props.get("Handler", handler)),
                 environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
                 memory_mb=int(props.get("MemorySize", 128)), timeout_seconds=int(props.get("Timeout", 3)),
                 dead_letter_arn=(props.get("DeadLetterConfig") or {}).get("TargetArn"),

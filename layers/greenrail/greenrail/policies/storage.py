@@ -111,7 +111,7 @@ def decide(obj: StorageObject, bucket: Bucket, policy: StoragePolicy, account: s
     """What should happen to one object of a governed bucket (nothing is done here)."""
     mode = mode or policy.mode
     category, target_class = classify(obj.key, policy)
-    base = {
+    base: dict[str, Any] = {
         "policy": POLICY, "resource": obj.arn, "account": account, "region": region,
         "mode": mode, "event_id": event_id, "target": {"storage_class": target_class},
     }

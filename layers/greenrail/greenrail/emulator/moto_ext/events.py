@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, cast
 
 from moto.events import models as events_models
 from moto.events.utils import EventTemplateParser
@@ -28,7 +28,7 @@ def _render(target: dict[str, Any], event: dict[str, Any]) -> Any:
         return EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,
+            event=cast(Any, event),
         )
     return copy.deepcopy(event)
 
@@ -50,7 +50,7 @@ def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: 
             from moto.stepfunctions.models import stepfunctions_backends
 
             backend = stepfunctions_backends[arn.account][arn.region]
-            backend.start_execution(target["Arn"], name=None, execution_input=json.dumps(payload))
+            backend.start_execution(target["Arn"], name=cast(Any, None), execution_input=json.dumps(payload))
         elif arn.service == "sns":
             from moto.sns.models import sns_backends
 
@@ -61,10 +61,10 @@ def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: 
         saved = self.targets
         self.targets = others
         try:
-            _original_send(self, original_event, transform_input)
+            _original_send(self, cast(Any, original_event), transform_input)
         finally:
             self.targets = saved
 
 
 def apply() -> None:
-    events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from moto.core.utils import unix_time
 from moto.s3 import notifications
@@ -69,7 +69,7 @@ def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, ke
     if default_bus is None:
         return
     for rule in list(default_bus.rules.values()):
-        rule.send_to_targets(copy.deepcopy(event), transform_input=True)
+        rule.send_to_targets(cast(Any, copy.deepcopy(event)), transform_input=True)
 
 
 def apply() -> None:
