@@ -13,6 +13,9 @@ SAM_VENV := .venv-sam
 SAM_BIN := $(SAM_VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
+# Cloud Custodian (bench only) pins its own boto3: it lives in a venv of its own too.
+C7N_VENV := .venv-c7n
+C7N_STAMP := $(C7N_VENV)/.installed
 
 .PHONY: demo test unit integration e2e lint validate bench clean
 
@@ -24,6 +27,11 @@ $(STAMP): pyproject.toml constraints.txt
 $(SAM_STAMP): requirements-sam.txt
 	test -x $(SAM_BIN)/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_BIN)/python -m pip install -q -r requirements-sam.txt
+	touch $@
+
+$(C7N_STAMP): requirements-c7n.txt
+	test -x $(C7N_VENV)/bin/python || $(PYTHON) -m venv $(C7N_VENV)
+	$(C7N_VENV)/bin/python -m pip install -q -r requirements-c7n.txt
 	touch $@
 
 demo: $(STAMP)
@@ -50,7 +58,7 @@ validate: $(STAMP) $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml org/member-account.yaml
 	for f in statemachines/*.asl.json; do $(BIN)/statelint $$f || exit 1; done
 
-bench: $(STAMP)
+bench: $(STAMP) $(C7N_STAMP)
 	$(BIN)/python bench/run.py
 
 clean:

@@ -50,7 +50,7 @@ import importlib.util, sys, time
 path = sys.argv[1]
 sys.path.insert(0, sys.argv[2])
 sys.path.insert(0, sys.argv[3])
-sys.stderr.write("--bench-start--\n")
+sys.stderr.write("--bench-start--" + chr(10))
 sys.stderr.flush()
 t0 = time.perf_counter()
 spec = importlib.util.spec_from_file_location("app", path)

@@ -68,12 +68,12 @@ class CallCounter:
     def __init__(self, app: Any):
         self.app = app
         self.calls: Counter[tuple[str, str]] = Counter()
-        self.busy_seconds = 0.0  # time spent inside moto, summed over requests
+        self.busy: Counter[tuple[str, str]] = Counter()  # seconds spent inside moto, per operation
         self._lock = threading.Lock()
 
-    def reset(self) -> tuple[Counter[tuple[str, str]], float]:
+    def reset(self) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]]]:
         with self._lock:
-            calls, busy, self.calls, self.busy_seconds = self.calls, self.busy_seconds, Counter(), 0.0
+            calls, busy, self.calls, self.busy = self.calls, self.busy, Counter(), Counter()
         return calls, busy
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -85,7 +85,7 @@ class CallCounter:
         elapsed = time.perf_counter() - start
         with self._lock:
             self.calls[key] += 1
-            self.busy_seconds += elapsed
+            self.busy[key] += elapsed
         return response
 
     @staticmethod
@@ -144,8 +144,9 @@ def seed(endpoint: str, jobs: int, exempt_every: int) -> dict[str, bool]:
     from greenrail.emulator.moto_ext import sagemaker_training
     from greenrail.pricing import training_price
 
-    sm = boto3.client("sagemaker", endpoint_url=endpoint, region_name=REGION)
-    cw = boto3.client("cloudwatch", endpoint_url=endpoint, region_name=REGION)
+    session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
+    sm = session.client("sagemaker", endpoint_url=endpoint)
+    cw = session.client("cloudwatch", endpoint_url=endpoint)
     now = datetime.now(UTC)
     expected: dict[str, bool] = {}
     metric_data: list[dict[str, Any]] = []
@@ -248,18 +249,21 @@ def measure(label: str, fn: Any, counter: CallCounter, repeat: int) -> dict[str,
         runs.append(fn())
         calls, seconds = counter.reset()  # the calls are the same every run: keep the last
         busy.append(seconds)
+    walls = [r["wall"] for r in runs]
     result = runs[-1]
-    result["wall"] = statistics.median(r["wall"] for r in runs)
-    result["walls"] = [r["wall"] for r in runs]
+    result["moto_by_op"] = busy[-1]
+    result["wall"] = statistics.median(walls)
+    result["walls"] = walls
     result["calls"] = calls
-    result["moto"] = statistics.median(busy)
+    result["moto"] = statistics.median(sum(b.values()) for b in busy)
     result["label"] = label
     return result
 
 
 # ---------------------------------------------------------------- report
-def fmt_calls(calls: Counter[tuple[str, str]]) -> str:
-    return ", ".join(f"{op} {n}" for (_, op), n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0])))
+def fmt_calls(calls: Counter[tuple[str, str]], busy: Counter[tuple[str, str]]) -> str:
+    return ", ".join(f"{op} {n} ({busy[(svc, op)]:.2f} s in moto)"
+                     for (svc, op), n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def aws_calls_model(jobs: int, hosts: int, tool: str, policies: int = 1) -> int:
@@ -309,18 +313,20 @@ def main() -> None:
         print(f"  c7n {c7n_boto3[0] if c7n_boto3 else '?'} with boto3 {c7n_boto3[1] if len(c7n_boto3) > 1 else '?'} "
               "(honours AWS_ENDPOINT_URL: boto3 >= 1.28); each run a fresh process, "
               f"wall clock median of {args.repeat}; empty = same command on {EMPTY_REGION} (no jobs)")
-        print(f"  {'tool':<22} {'wall s':>7} {'empty s':>8} {'s/resource':>11} {'marginal ms/res':>16} "
-              f"{'calls':>6} {'calls/res':>9} {'on AWS':>7}  exempt found / listed")
+        print(f"  {'tool':<22} {'wall s':>7} {'empty s':>8} {'in moto s':>9} {'s/resource':>10} "
+              f"{'marginal ms/res':>15} {'calls':>6} {'calls/res':>9} {'on AWS*':>7}  exempt found (check) / output")
         for full, empty in rows:
             n_calls = sum(full["calls"].values())
             marginal = (full["wall"] - empty["wall"]) / args.jobs
             tool = "greenrail" if full["label"].startswith("greenrail") else "custodian"
             policies = 2 if "2 policies" in full["label"] else 1
             agree = "ok" if full["exempt"] == want_exempt else "MISMATCH"
-            print(f"  {full['label']:<22} {full['wall']:7.2f} {empty['wall']:8.2f} {full['wall'] / args.jobs:11.4f} "
-                  f"{marginal * 1000:16.2f} {n_calls:6d} {n_calls / args.jobs:9.2f} "
+            print(f"  {full['label']:<22} {full['wall']:7.2f} {empty['wall']:8.2f} {full['moto']:9.2f} "
+                  f"{full['wall'] / args.jobs:10.4f} {marginal * 1000:15.2f} {n_calls:6d} {n_calls / args.jobs:9.2f} "
                   f"{aws_calls_model(args.jobs, hosts, tool, policies):7d}  {len(full['exempt'])} ({agree}) / "
                   f"{full['listed']}")
+        print("  * on AWS: the same run's calls with real paging (Search and ListTrainingJobs return at most "
+              "100 per page; moto returns everything in one)")
         g, c = rows[0][0], rows[1][0]
         g_marg = (g["wall"] - rows[0][1]["wall"]) / args.jobs
         c_marg = (c["wall"] - rows[1][1]["wall"]) / args.jobs
@@ -330,7 +336,7 @@ def main() -> None:
               + f"; API calls {sum(c['calls'].values()) / max(1, sum(g['calls'].values())):.1f}x fewer")
         print("  calls, by operation (full estate, one run):")
         for full, _ in rows:
-            print(f"    {full['label']:<22} {fmt_calls(full['calls'])}")
+            print(f"    {full['label']:<22} {fmt_calls(full['calls'], full['moto_by_op'])}")
         print("  walls (s): " + "; ".join(
             f"{full['label']} {', '.join(f'{w:.2f}' for w in full['walls'])}" for full, _ in rows))
         print("  Greenrail also judged utilisation and cost per job (Custodian did not): "

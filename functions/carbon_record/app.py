@@ -96,8 +96,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
         return {"status": "ignored", "reason": "no detail.TrainingJobName"}
     logger.append_keys(training_job=name, event_id=event.get("id"))
+    with aws.acting_in(event.get("account")):  # a member account's job: act through its Greenrail role
+        return _handle(event, context, name)
+
+
+def _handle(event: dict[str, Any], context: Any, name: str) -> dict[str, Any]:
     # The event's status is only a hint: read the job and key idempotency on what SageMaker says now.
-    job = aws.client("sagemaker").describe_training_job(TrainingJobName=name)
+    try:
+        job = aws.client("sagemaker").describe_training_job(TrainingJobName=name)
+    except Exception as exc:
+        code = aws.error_code(exc)
+        if code not in aws.NOT_FOUND_CODES and code not in aws.ACCESS_DENIED_CODES:
+            raise  # throttling that outlived botocore's retries: the event is retried, then kept in the DLQ
+        logger.error("training job cannot be read: nothing recorded", extra={"error": code})
+        metrics.add_metric(name="TrainingJobUnreadable", unit=MetricUnit.Count, value=1)
+        return {"status": "unreadable", "error": code}
     status = job.get("TrainingJobStatus")
     if status not in carbon_policy.TERMINAL_STATUSES:
         logger.info("job not finished: nothing to record", extra={"status": status})

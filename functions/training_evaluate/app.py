@@ -17,6 +17,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
+from greenrail.aws import acting_in
 from greenrail.bus import publish
 from greenrail.config import load_policy
 from greenrail.training_watch import watch_step
@@ -38,7 +39,11 @@ class EvaluateInput(BaseModel):
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = EvaluateInput.model_validate(event)
-    step = watch_step(request.job_name, load_policy().training, request.previous_action)
+    policy = load_policy().training
+    # The job's account is in its ARN: a member account's job is read and stopped through its role.
+    account = request.job_arn.split(":")[4] if request.job_arn and request.job_arn.count(":") >= 5 else None
+    with acting_in(account):
+        step = watch_step(request.job_name, policy, request.previous_action)
     decision = step.decision
     logger.info(
         "training job evaluated",

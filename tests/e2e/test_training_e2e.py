@@ -34,11 +34,27 @@ ENFORCE = "training:\n  mode: enforce\n  check_interval_minutes: 15\n"
 DRY_RUN = "training:\n  mode: dry-run\n  check_interval_minutes: 15\n"
 
 IDLE = DemoJob("llm-idle", "idle", "ml.g5.xlarge", 1, 1.0, 3.0)
-RUNAWAY = DemoJob("vision-runaway", "runaway", "ml.p4d.24xlarge", 8, 88.0, 10.0,
-                  {"greenrail:budget-usd": "200"}, max_runtime_seconds=172_800)
+RUNAWAY = DemoJob(
+    "vision-runaway",
+    "runaway",
+    "ml.p4d.24xlarge",
+    8,
+    88.0,
+    10.0,
+    {"greenrail:budget-usd": "200"},
+    max_runtime_seconds=172_800,
+)
 BUSY = DemoJob("churn-busy", "healthy", "ml.g5.2xlarge", 1, 82.0, 2.0, finishes_after_minutes=20)
-EXEMPT = DemoJob("debug-exempt", "exempt", "ml.g4dn.xlarge", 1, 0.5, 3.0, {"greenrail:exempt": "true"},
-                 finishes_after_minutes=40)
+EXEMPT = DemoJob(
+    "debug-exempt",
+    "exempt",
+    "ml.g4dn.xlarge",
+    1,
+    0.5,
+    3.0,
+    {"greenrail:exempt": "true"},
+    finishes_after_minutes=40,
+)
 
 
 @pytest.fixture
@@ -60,11 +76,19 @@ def status(name: str) -> str:
 def turns(emulator: Emulator, job_name: str) -> list[dict[str, Any]]:
     """The watch's EvaluateJob results (the Task's Payload), in order."""
     sfn = client("stepfunctions")
-    [execution] = [e for e in sfn.list_executions(stateMachineArn=emulator.physical("TrainingWatchStateMachine"))
-                   ["executions"] if e["name"] == f"training-{job_name}"]
+    [execution] = [
+        e
+        for e in sfn.list_executions(stateMachineArn=emulator.physical("TrainingWatchStateMachine"))[
+            "executions"
+        ]
+        if e["name"] == f"training-{job_name}"
+    ]
     history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-    return [json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]
-            for e in history if e["type"] == "TaskSucceeded"]
+    return [
+        json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]
+        for e in history
+        if e["type"] == "TaskSucceeded"
+    ]
 
 
 def record_imports() -> list[dict[str, Any]]:
@@ -74,7 +98,9 @@ def record_imports() -> list[dict[str, Any]]:
     def record(params: dict[str, Any], **_: Any) -> None:
         imported.extend(copy.deepcopy(params["Findings"]))
 
-    client("securityhub").meta.events.register("provide-client-params.securityhub.BatchImportFindings", record)
+    client("securityhub").meta.events.register(
+        "provide-client-params.securityhub.BatchImportFindings", record
+    )
     return imported
 
 
@@ -101,7 +127,9 @@ def test_sample_event_stops_an_idle_gpu_job(enforce: Emulator) -> None:
         HyperParameters=detail["HyperParameters"],
         Tags=[{"Key": k, "Value": v} for k, v in detail["Tags"].items()],
     )
-    ext.set_training_job_status(name, "InProgress", start_time=datetime.fromtimestamp(time.time() - 3 * 3600, UTC))
+    ext.set_training_job_status(
+        name, "InProgress", start_time=datetime.fromtimestamp(time.time() - 3 * 3600, UTC)
+    )
     for host in (1, 2):
         put_gpu_utilisation(name, 1.0, gpus=4, host=host)
     imported = record_imports()
@@ -110,11 +138,16 @@ def test_sample_event_stops_an_idle_gpu_job(enforce: Emulator) -> None:
 
     assert status(name) == "Stopped" and ext.stop_calls(name) == 1
     sfn = client("stepfunctions")
-    [execution] = sfn.list_executions(stateMachineArn=enforce.physical("TrainingWatchStateMachine"))["executions"]
+    [execution] = sfn.list_executions(stateMachineArn=enforce.physical("TrainingWatchStateMachine"))[
+        "executions"
+    ]
     assert execution["name"] == f"training-{name}" and execution["status"] == "SUCCEEDED"
     # turn 1 stops it, turn 2 sees it Stopping (nothing published), turn 3 sees it Stopped and ends the watch
     assert [(t["status"], t["action"], t["applied"], t["done"]) for t in turns(enforce, name)] == [
-        ("Stopping", "stop", True, False), ("Stopping", "none", False, False), ("Stopped", "none", False, True)]
+        ("Stopping", "stop", True, False),
+        ("Stopping", "none", False, False),
+        ("Stopped", "none", False, True),
+    ]
 
     stop, ended = enforce.decisions
     assert stop.action == "stop" and stop.applied and stop.mode.value == "enforce" and not stop.compliant
@@ -137,14 +170,20 @@ def test_sample_event_stops_an_idle_gpu_job(enforce: Emulator) -> None:
 
     # The finding goes FAILED/ACTIVE when the stop is decided, PASSED/ARCHIVED once the job has stopped.
     assert [(f["Compliance"]["Status"], f["RecordState"], f["Severity"]["Label"]) for f in imported] == [
-        ("FAILED", "ACTIVE", "MEDIUM"), ("PASSED", "ARCHIVED", "INFORMATIONAL")]
+        ("FAILED", "ACTIVE", "MEDIUM"),
+        ("PASSED", "ARCHIVED", "INFORMATIONAL"),
+    ]
     assert to_finding(stop)["Compliance"] == {"Status": "FAILED"}
     [finding] = enforce.findings
     assert finding["Id"] == finding_id("training", detail["TrainingJobArn"])
     assert finding["Compliance"]["Status"] == "PASSED" and finding["RecordState"] == "ARCHIVED"
     resource = finding["Resources"][0]
     assert resource["Type"] == "Other" and resource["Id"] == detail["TrainingJobArn"]
-    assert resource["Details"]["Other"] == {"Service": "sagemaker", "ResourceType": "training-job", "Name": name}
+    assert resource["Details"]["Other"] == {
+        "Service": "sagemaker",
+        "ResourceType": "training-job",
+        "Name": name,
+    }
     assert finding["ProductFields"]["greenrail/policy"] == "training"
     assert finding["ProductFields"]["greenrail/figures/status"] == "Stopped"
     assert enforce.dead_letters == []
@@ -166,14 +205,22 @@ def test_runaway_stopped_busy_runs_to_completion_exempt_untouched(enforce: Emula
         enforce.deliver(ext.training_job_state_change_event(job.name))
 
     assert {job.name: status(job.name) for job in (RUNAWAY, BUSY, EXEMPT)} == {
-        RUNAWAY.name: "Stopped", BUSY.name: "Completed", EXEMPT.name: "Completed"}
+        RUNAWAY.name: "Stopped",
+        BUSY.name: "Completed",
+        EXEMPT.name: "Completed",
+    }
     assert ext.stop_calls(RUNAWAY.name) == 1 and ext.stop_calls(BUSY.name) == ext.stop_calls(EXEMPT.name) == 0
     # the busy job was still InProgress and evaluated busy on the first turn; it completed on its own
     assert [(t["status"], t["action"]) for t in turns(enforce, BUSY.name)] == [
-        ("InProgress", "none"), ("Completed", "none")]
+        ("InProgress", "none"),
+        ("Completed", "none"),
+    ]
     assert lifetimes.completed == [BUSY.name, EXEMPT.name]
     assert [(t["status"], t["action"]) for t in turns(enforce, EXEMPT.name)] == [
-        ("InProgress", "none"), ("InProgress", "none"), ("Completed", "none")]
+        ("InProgress", "none"),
+        ("InProgress", "none"),
+        ("Completed", "none"),
+    ]
     assert seen[EXEMPT.name][-3:] == ["InProgress", "InProgress", "InProgress"]
 
     # decisions, notifications and findings only for the runaway job
@@ -214,14 +261,19 @@ def test_duplicate_inprogress_events_start_one_watch(enforce: Emulator) -> None:
     enforce.deliver({**event, "id": "duplicate-after-the-end"})  # the watch has ended by now
 
     executions = client("stepfunctions").list_executions(
-        stateMachineArn=enforce.physical("TrainingWatchStateMachine"))["executions"]
+        stateMachineArn=enforce.physical("TrainingWatchStateMachine")
+    )["executions"]
     assert [(e["name"], e["status"]) for e in executions] == [(f"training-{IDLE.name}", "SUCCEEDED")]
     first, while_running, after_end = starter_runs()
     assert first["started"] is True
     # Step Functions returns the running execution for the same name and input (idempotent start) ...
     assert while_running["execution_arn"] == first["execution_arn"]
     # ... and ExecutionAlreadyExists once it has ended, which the starter treats as "already watched"
-    assert after_end == {"started": False, "reason": "already watched", "execution_name": f"training-{IDLE.name}"}
+    assert after_end == {
+        "started": False,
+        "reason": "already watched",
+        "execution_name": f"training-{IDLE.name}",
+    }
     assert status(IDLE.name) == "Stopped" and ext.stop_calls(IDLE.name) == 1
     assert [d.action for d in enforce.decisions] == ["stop", "none"]
     assert len(enforce.notifications) == 2 and len(enforce.findings) == 1
@@ -253,13 +305,17 @@ def test_dry_run_stops_nothing_and_the_finding_stays_failed() -> None:
 def test_demo_training_scenario_stops_exactly_the_idle_and_runaway_jobs() -> None:
     log: list[str] = []
     with Emulator(DEMO_POLICY) as emulator:
-        emulator.runtime.override_environment = {"POWERTOOLS_LOG_LEVEL": "CRITICAL",
-                                                 "POWERTOOLS_METRICS_DISABLED": "true"}
+        emulator.runtime.override_environment = {
+            "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
         result = training_scenario(emulator, log)
         stopped = {job.name for job in JOBS if job.role in ("idle", "runaway")}
         assert {name for name, s in result["jobs"].items() if s == "Stopped"} == stopped
         assert {name: s for name, s in result["jobs"].items() if name not in stopped} == {
-            "churn-xgb-healthy": "Completed", "notebook-debug-exempt": "Completed"}
+            "churn-xgb-healthy": "Completed",
+            "notebook-debug-exempt": "Completed",
+        }
         assert result["lines"] == [f"{name}: {s}" for name, s in result["jobs"].items()]
         assert all(ext.stop_calls(job.name) == (1 if job.name in stopped else 0) for job in JOBS)
         assert all(w["status"] == "SUCCEEDED" for ws in result["executions"].values() for w in ws)
@@ -267,8 +323,10 @@ def test_demo_training_scenario_stops_exactly_the_idle_and_runaway_jobs() -> Non
         stops = [d for d in emulator.decisions if d.action == "stop"]
         assert sorted(d.resource.rsplit("/", 1)[-1] for d in stops) == sorted(stopped)
         assert all(d.applied for d in stops)
-        notified = {json.loads(n["message"])["metadata"]["relatedResources"][0].rsplit("/", 1)[-1]
-                    for n in emulator.notifications}
+        notified = {
+            json.loads(n["message"])["metadata"]["relatedResources"][0].rsplit("/", 1)[-1]
+            for n in emulator.notifications
+        }
         assert notified == stopped
         assert {f["Resources"][0]["Id"].rsplit("/", 1)[-1] for f in emulator.findings} == stopped
         assert emulator.dead_letters == []

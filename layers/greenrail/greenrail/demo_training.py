@@ -54,12 +54,36 @@ class DemoJob:
 
 JOBS: tuple[DemoJob, ...] = (
     DemoJob("llm-finetune-idle", "idle", "ml.g5.xlarge", 1, 1.0, 3.0, {"team": "nlp"}),
-    DemoJob("vision-pretrain-runaway", "runaway", "ml.p4d.24xlarge", 8, 88.0, 10.0,
-            {"team": "vision", "greenrail:budget-usd": "200"}, max_runtime_seconds=172_800),
-    DemoJob("churn-xgb-healthy", "healthy", "ml.g5.2xlarge", 1, 82.0, 2.0, {"team": "growth"},
-            finishes_after_minutes=20),
-    DemoJob("notebook-debug-exempt", "exempt", "ml.g4dn.xlarge", 1, 0.5, 3.0,
-            {"team": "research", "greenrail:exempt": "true"}, finishes_after_minutes=40),
+    DemoJob(
+        "vision-pretrain-runaway",
+        "runaway",
+        "ml.p4d.24xlarge",
+        8,
+        88.0,
+        10.0,
+        {"team": "vision", "greenrail:budget-usd": "200"},
+        max_runtime_seconds=172_800,
+    ),
+    DemoJob(
+        "churn-xgb-healthy",
+        "healthy",
+        "ml.g5.2xlarge",
+        1,
+        82.0,
+        2.0,
+        {"team": "growth"},
+        finishes_after_minutes=20,
+    ),
+    DemoJob(
+        "notebook-debug-exempt",
+        "exempt",
+        "ml.g4dn.xlarge",
+        1,
+        0.5,
+        3.0,
+        {"team": "research", "greenrail:exempt": "true"},
+        finishes_after_minutes=40,
+    ),
 )
 
 
@@ -82,8 +106,14 @@ def create_job(job: DemoJob, now: datetime | None = None) -> None:
     )
 
 
-def put_gpu_utilisation(job_name: str, gpu_percent: float, gpus: int = 1, now: datetime | None = None,
-                        minutes: int = METRIC_HISTORY_MINUTES, host: int = 1) -> None:
+def put_gpu_utilisation(
+    job_name: str,
+    gpu_percent: float,
+    gpus: int = 1,
+    now: datetime | None = None,
+    minutes: int = METRIC_HISTORY_MINUTES,
+    host: int = 1,
+) -> None:
     """``GPUUtilization`` of ``<job>/algo-<host>`` every five minutes over the last ``minutes``.
 
     CloudWatch's GetMetricData in moto compares timestamps with the real clock, so the points are
@@ -152,23 +182,30 @@ def watch_executions(emulator: Any) -> dict[str, list[dict[str, Any]]]:
             described = sfn.describe_execution(executionArn=execution["executionArn"])
             history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)
             turns = sum(
-                1 for e in history["events"]
+                1
+                for e in history["events"]
                 if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "EvaluateJob"
             )
             job_name = json.loads(described["input"])["job_name"]
             result.setdefault(job_name, []).append(
-                {"name": execution["name"], "status": execution["status"], "turns": turns,
-                 "error": described.get("error")}
+                {
+                    "name": execution["name"],
+                    "status": execution["status"],
+                    "turns": turns,
+                    "error": described.get("error"),
+                }
             )
     return result
 
 
 def _describe_line(job: DemoJob) -> str:
-    busy = f"GPU {job.gpu_percent:g}%" + (f" per GPU x{job.gpus}" if job.gpus > 1 else "")
+    busy = f"GPU {job.gpu_percent:g}%" if job.gpus == 1 else f"{job.gpus} GPUs at {job.gpu_percent:g}%"
     tags = ", ".join(f"{k}={v}" for k, v in job.tags.items() if k.startswith("greenrail:"))
-    return (f"sagemaker: training job {job.name} InProgress ({job.instance_type} x1, {busy} for 2h, "
-            f"started {job.started_hours_ago:g}h ago{', ' + tags if tags else ''})"
-            " -> SageMaker Training Job State Change -> TrainingWatchStartFunction -> TrainingWatchStateMachine")
+    return (
+        f"sagemaker: training job {job.name} InProgress ({job.instance_type} x1, {busy} for 2h, "
+        f"started {job.started_hours_ago:g}h ago{', ' + tags if tags else ''})"
+        " -> SageMaker Training Job State Change -> TrainingWatchStartFunction -> TrainingWatchStateMachine"
+    )
 
 
 def training_scenario(emulator: Any, log: list[str], jobs: tuple[DemoJob, ...] = JOBS) -> dict[str, Any]:
@@ -205,15 +242,20 @@ def training_scenario(emulator: Any, log: list[str], jobs: tuple[DemoJob, ...] =
         status = sagemaker.describe_training_job(TrainingJobName=job.name)["TrainingJobStatus"]
         statuses[job.name] = status
         watches = executions.get(job.name, [])
-        watch = ", ".join(
-            f"watch {w['name']} {w['status']} after {w['turns']} turn{'s' if w['turns'] != 1 else ''}"
-            + (f" ({w['error']})" if w.get("error") else "")
-            for w in watches
-        ) or "no watch"
+        watch = (
+            ", ".join(
+                f"watch {w['name']} {w['status']} after {w['turns']} turn{'s' if w['turns'] != 1 else ''}"
+                + (f" ({w['error']})" if w.get("error") else "")
+                for w in watches
+            )
+            or "no watch"
+        )
         stopped_calls = sagemaker_training.stop_calls(job.name, ACCOUNT, REGION)
         lines.append(f"{job.name}: {status}")
-        log.append(f"sagemaker: {job.name} ({job.role}) ended {status}; {watch}; "
-                   f"StopTrainingJob called {stopped_calls}x")
+        log.append(
+            f"sagemaker: {job.name} ({job.role}) ended {status}; {watch}; "
+            f"StopTrainingJob called {stopped_calls}x"
+        )
     return {
         "lines": lines,
         "jobs": statuses,

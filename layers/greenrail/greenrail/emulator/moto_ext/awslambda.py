@@ -38,8 +38,9 @@ def _invoke_lambda(self: Any, event: str | None = None) -> tuple[str, bool, str]
     return json.dumps(result, default=str), False, ""
 
 
-def _simple_invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
-                   response_headers: Any) -> str | bytes | None:
+def _simple_invoke(
+    self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+) -> str | bytes | None:
     runtime = hooks.runtime
     if runtime is None or runtime.find(function_name) is None:
         return _original_simple_invoke(self, function_name, qualifier, body, headers, response_headers)
