@@ -167,11 +167,14 @@ def main() -> None:
             continue
         runs = [parse_importtime(run_once(HANDLER_SNIPPET, handler_args(app), env_for(name), importtime=True)[1])
                 for _ in range(args.importtime_runs)]
-        direct, packages = heaviest(median_rows(runs), args.top)
-        loaded = {row[3].split(".", 1)[0] for row in runs[0]}
-        flags = [m for m in ("boto3", "botocore", "pydantic", "aws_lambda_powertools", "yaml", "jmespath")
-                 if m in loaded]
-        print(f"  {name}  (loads: {', '.join(flags) or '-'})")
+        rows = median_rows(runs)
+        direct, packages = heaviest(rows, args.top)
+        first = {}  # package -> cumulative time of its first import
+        for _, _, cumulative, module in rows:
+            first.setdefault(module, cumulative)
+        flags = [f"{m} {first[m] / 1000:.1f} ms" for m in
+                 ("boto3", "botocore", "pydantic", "aws_lambda_powertools", "yaml", "jmespath") if m in first]
+        print(f"  {name}  (package imports, cumulative: {', '.join(flags) or '-'})")
         print("    handler's imports, cumulative: "
               + ", ".join(f"{mod} {us / 1000:.1f} ms" for mod, us in direct))
         print("    packages, own time summed:     "

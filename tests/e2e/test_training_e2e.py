@@ -195,8 +195,10 @@ def test_runaway_stopped_busy_runs_to_completion_exempt_untouched(enforce: Emula
     seen: dict[str, list[str]] = {BUSY.name: [], EXEMPT.name: []}
 
     def watch_status(_seconds: int) -> None:  # each job's status at every Wait, before lifetimes acts
+        from moto.sagemaker.models import sagemaker_backends
+
         for name, statuses in seen.items():
-            statuses.append(ext._job(ext._backend(ACCOUNT, REGION), name).training_job_status)
+            statuses.append(sagemaker_backends[ACCOUNT][REGION].training_jobs[name].training_job_status)
 
     enforce.clock.listeners.extend([watch_status, lifetimes])
     for job in (RUNAWAY, BUSY, EXEMPT):
