@@ -30,8 +30,9 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 SAMPLE = json.loads((ROOT / "events" / "sagemaker-training-job-inprogress.json").read_text())
-ENFORCE = "training:\n  mode: enforce\n  check_interval_minutes: 15\n"
-DRY_RUN = "training:\n  mode: dry-run\n  check_interval_minutes: 15\n"
+# The carbon policy (which reacts to the jobs' terminal events) is off: these tests are about the watch.
+ENFORCE = "training:\n  mode: enforce\n  check_interval_minutes: 15\ncarbon:\n  mode: 'off'\n"
+DRY_RUN = "training:\n  mode: dry-run\n  check_interval_minutes: 15\ncarbon:\n  mode: 'off'\n"
 
 IDLE = DemoJob("llm-idle", "idle", "ml.g5.xlarge", 1, 1.0, 3.0)
 RUNAWAY = DemoJob(
@@ -328,8 +329,21 @@ def test_demo_training_scenario_stops_exactly_the_idle_and_runaway_jobs() -> Non
         notified = {
             json.loads(n["message"])["metadata"]["relatedResources"][0].rsplit("/", 1)[-1]
             for n in emulator.notifications
+            if json.loads(n["message"])["metadata"]["additionalContext"]["policy"] == "training"
         }
         assert notified == stopped
-        assert {f["Resources"][0]["Id"].rsplit("/", 1)[-1] for f in emulator.findings} == stopped
+        training_findings = [f for f in emulator.findings if f["GeneratorId"] == "greenrail-training"]
+        assert {f["Resources"][0]["Id"].rsplit("/", 1)[-1] for f in training_findings} == stopped
+        # every job that ended (stopped or completed) got its carbon record on a Model Card
+        carbon = [d for d in emulator.decisions if d.policy == "carbon"]
+        assert sorted(d.resource.rsplit("/", 1)[-1] for d in carbon) == sorted(result["jobs"])
+        exempt = {job.name for job in JOBS if job.role == "exempt"}
+        assert {d.resource.rsplit("/", 1)[-1] for d in carbon if d.applied} == set(result["jobs"]) - exempt
+        assert all("exempt" in d.reason for d in carbon if not d.applied)
+        for decision in (d for d in carbon if d.applied):
+            card = client("sagemaker").describe_model_card(ModelCardName=decision.target["model_card"])
+            details = json.loads(card["Content"])["additional_information"]["custom_details"]
+            assert details["greenrail_carbon_training_job_arn"] == decision.resource
+            assert float(details["greenrail_carbon_energy_kwh"]) > 0
         assert emulator.dead_letters == []
     assert any("llm-finetune-idle InProgress (ml.g5.xlarge" in line for line in log)

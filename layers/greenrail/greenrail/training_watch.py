@@ -54,7 +54,8 @@ def fetch_utilisation(
 ) -> dict[str, list[HostUtilisation]]:
     """Each job's per-host utilisation over the idle window, in as few GetMetricData calls as can be.
 
-    Jobs still inside warm-up + window are skipped: the rule would not look at their metrics.
+    Exempt jobs and jobs still inside warm-up + window are skipped: the rule would not look at
+    their metrics.
     """
     rule = policy.idle
     period = metric_period(rule)
@@ -63,6 +64,8 @@ def fetch_utilisation(
     owners: dict[str, tuple[str, str, str]] = {}  # query id -> (job arn, host, metric)
     for job in jobs:
         if job.status != "InProgress" or job.elapsed_seconds < rule.warmup_minutes * 60 + window:
+            continue
+        if policy.exemptions.exempts(job.name, job.tags):
             continue
         basis = utilisation_basis(job.instance_type, _price(job.instance_type, policy))
         if basis is None:

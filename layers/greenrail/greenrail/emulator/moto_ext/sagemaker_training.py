@@ -19,6 +19,7 @@ sends on each change. This module adds exactly that, by patching moto's classes 
 
 from __future__ import annotations
 
+import copy
 import uuid
 import weakref
 from datetime import UTC, datetime
@@ -64,6 +65,25 @@ def _finish_stop(job: Any) -> None:
     job.training_job_status = "Stopped"
     job.secondary_status = "Stopped"
     job.training_end_time = job.last_modified_time = _now()
+    emit_state_change(job)
+
+
+def emit_state_change(job: Any) -> None:
+    """Send the job's ``SageMaker Training Job State Change`` event to the default bus's rules.
+
+    SageMaker sends one on every status change; the emulator sends them for the terminal ones
+    (Completed, Failed, Stopped), which the carbon policy reacts to. InProgress events are
+    delivered by whoever creates the job (the demo, the tests), to control their timing.
+    """
+    from moto.events.models import events_backends
+
+    _, _, _, region, account, _ = job.arn.split(":", 5)
+    bus = events_backends[account][region].event_buses.get("default")
+    if bus is None:
+        return
+    event = training_job_state_change_event(job.training_job_name, account, region)
+    for rule in list(bus.rules.values()):
+        rule.send_to_targets(copy.deepcopy(event), transform_input=True)
 
 
 def _advance(job: Any) -> None:
@@ -182,6 +202,8 @@ def set_training_job_status(
     if billable_seconds is not None:
         job.billable_time_in_seconds = billable_seconds
     job.last_modified_time = _now()
+    if status in TERMINAL_STATUSES:
+        emit_state_change(job)
 
 
 def stop_calls(name: str, account_id: str | None = None, region: str = "us-east-1") -> int:
