@@ -13,7 +13,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from greenrail import aws, bus
@@ -40,11 +40,12 @@ def _emit_record_metrics(decision: Decision) -> None:
     figures = decision.figures
     if "kwh" not in figures:
         return
-    for name, value in (("EnergyKWh", figures["kwh"]), ("EmissionsKgCO2e", figures["kgco2e"])):
-        with single_metric(name=name, unit=MetricUnit.NoUnit, value=value, namespace=NAMESPACE) as metric:
-            metric.add_dimension("ModelCard", str(decision.target.get("model_card", "none")))
-            metric.add_metadata("training_job", figures.get("training_job"))
-            metric.add_metadata("estimated", figures.get("estimated"))
+    # One decision per invocation, so the invocation's dimension set is this card's.
+    metrics.add_dimension("ModelCard", str(decision.target.get("model_card", "none")))
+    metrics.add_metadata("training_job", str(figures.get("training_job")))
+    metrics.add_metadata("estimated", str(figures.get("estimated")))
+    metrics.add_metric(name="EnergyKWh", unit=MetricUnit.NoUnit, value=figures["kwh"])
+    metrics.add_metric(name="EmissionsKgCO2e", unit=MetricUnit.NoUnit, value=figures["kgco2e"])
 
 
 def record(job_key: dict[str, Any], job: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
@@ -61,7 +62,8 @@ def record(job_key: dict[str, Any], job: dict[str, Any], event_id: str | None = 
             extra={"training_job": job_key["job_name"], "status": job.get("TrainingJobStatus")},
         )
         return {"status": "skipped", "training_job_status": job.get("TrainingJobStatus")}
-    bus.publish([decision])
+    if decision.action != "none":  # exempt jobs are not announced, like every policy's no-ops
+        bus.publish([decision])
     _emit_record_metrics(decision)
     logger.info(
         "carbon decision",

@@ -87,3 +87,28 @@ def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err
     assert "storage.mode" in err and "storage.colour" in err and "2 error(s)" in err
     assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
+
+
+def test_deployed_policy_is_read_from_ssm_and_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from greenrail import aws
+    from greenrail.config import load_policy
+
+    with mock_aws():
+        aws.reset_clients()
+        ssm = boto3.client("ssm")
+        ssm.put_parameter(Name="/greenrail/policy", Value="storage:\n  mode: enforce\n", Type="String")
+        monkeypatch.setenv("GREENRAIL_POLICY_PARAMETER", "/greenrail/policy")
+        reads: list[str] = []
+        aws.client("ssm").meta.events.register("before-call.ssm.GetParameter", lambda **_: reads.append("read"))
+        assert load_policy().storage.mode == Mode.ENFORCE
+        ssm.put_parameter(Name="/greenrail/policy", Value="storage:\n  mode: 'off'\n", Type="String", Overwrite=True)
+        assert load_policy().storage.mode == Mode.ENFORCE  # cached (default 300 s)
+        assert reads == ["read"]
+        monkeypatch.setenv("GREENRAIL_POLICY_CACHE_SECONDS", "0")
+        assert load_policy().storage.mode == Mode.OFF
+        ssm.put_parameter(Name="/greenrail/policy", Value="storage:\n  mode: loud\n", Type="String", Overwrite=True)
+        with pytest.raises(PolicyError, match="ssm:/greenrail/policy"):
+            load_policy()

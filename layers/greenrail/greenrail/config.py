@@ -180,6 +180,9 @@ def load_policy_file(path: str | Path) -> PolicyDocument:
     return parse_policy(text, str(path))
 
 
+_SSM_PROVIDERS: dict[int, Any] = {}
+
+
 def load_policy() -> PolicyDocument:
     """The policy in force: SSM parameter when deployed, a file or the defaults locally.
 
@@ -193,8 +196,12 @@ def load_policy() -> PolicyDocument:
         from greenrail.aws import client
 
         max_age = int(os.environ.get("GREENRAIL_POLICY_CACHE_SECONDS", "300"))
-        provider = parameters.SSMProvider(boto3_client=client("ssm"))
-        text = provider.get(parameter, max_age=max_age)
+        ssm = client("ssm")
+        # One provider per client, kept for the container's life: that is where Powertools caches.
+        provider = _SSM_PROVIDERS.get(id(ssm))
+        if provider is None:
+            provider = _SSM_PROVIDERS[id(ssm)] = parameters.SSMProvider(boto3_client=ssm)
+        text = provider.get(parameter, max_age=max_age, force_fetch=max_age == 0)
         return parse_policy(str(text), f"ssm:{parameter}")
     path = os.environ.get("GREENRAIL_POLICY_FILE")
     if path:

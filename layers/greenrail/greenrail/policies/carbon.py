@@ -18,7 +18,8 @@ The whole rule, in order:
    is not a JSON object, or that would exceed the service's 100,000 characters, is left untouched
    and the decision says why. In dry-run the decision is published and nothing is written.
 
-The decision is informational (compliant, severity INFORMATIONAL, no savings).
+The decision is informational, not a compliance verdict (compliant False with severity
+INFORMATIONAL: the auditor records it without a Compliance status), with no savings.
 """
 
 from __future__ import annotations
@@ -337,7 +338,7 @@ def record_training_job(
             target={"model_card": card},
             mode=policy.mode,
             applied=applied,
-            compliant=True,
+            compliant=False,
             reason=reason,
             figures={"training_job": name, "training_job_status": status, **figures},
             event_id=event_id,
