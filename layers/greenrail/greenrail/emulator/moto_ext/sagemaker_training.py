@@ -23,7 +23,7 @@ import copy
 import uuid
 import weakref
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 STOPPING_DESCRIBES = 1  # DescribeTrainingJob calls that still answer "Stopping" after a stop
@@ -83,7 +83,7 @@ def emit_state_change(job: Any) -> None:
         return
     event = training_job_state_change_event(job.training_job_name, account, region)
     for rule in list(bus.rules.values()):
-        rule.send_to_targets(copy.deepcopy(event), transform_input=True)
+        rule.send_to_targets(cast(Any, copy.deepcopy(event)), transform_input=True)
 
 
 def _advance(job: Any) -> None:
