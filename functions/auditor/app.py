@@ -17,20 +17,11 @@ from pydantic import ValidationError
 
 from greenrail.audit import audit
 from greenrail.decision import Decision
+from greenrail.events import validation_problems as _problems
 
 logger = Logger(service="greenrail-auditor")
 metrics = Metrics(namespace="Greenrail", service="greenrail-auditor")
 copy_config_to_registered_loggers(source_logger=logger, include={"greenrail"})
-
-
-def _problems(exc: Exception) -> list[dict[str, str]]:
-    """What is wrong with the event, without echoing its values."""
-    if isinstance(exc, ValidationError):
-        return [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(detail)", "problem": err["msg"]}
-            for err in exc.errors(include_input=False)
-        ]
-    return [{"field": "detail", "problem": f"{type(exc).__name__}: {exc}"}]
 
 
 def _parse(event: Any) -> Decision | None:

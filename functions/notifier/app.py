@@ -15,21 +15,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from greenrail.decision import Decision
+from greenrail.events import validation_problems as _problems
 from greenrail.notify import notify
 
 logger = Logger(service="greenrail-notifier")
 metrics = Metrics(namespace="Greenrail", service="greenrail-notifier")
 copy_config_to_registered_loggers(source_logger=logger, include={"greenrail"})
-
-
-def _problems(exc: Exception) -> list[dict[str, str]]:
-    """What is wrong with the event, without echoing its values."""
-    if isinstance(exc, ValidationError):
-        return [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(detail)", "problem": err["msg"]}
-            for err in exc.errors(include_input=False)
-        ]
-    return [{"field": "detail", "problem": f"{type(exc).__name__}: {exc}"}]
 
 
 @metrics.log_metrics

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from greenrail.aws import ACCESS_DENIED_CODES, NOT_FOUND_CODES, account_id, acting_in, error_code, region
 from greenrail.config import load_policy
 from greenrail.decision import Mode
-from greenrail.events import S3ObjectCreated
+from greenrail.events import S3ObjectCreated, validation_problems
 from greenrail.policies import storage
 
 logger = Logger()
@@ -34,7 +34,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         created = S3ObjectCreated.model_validate(event)
     except ValidationError as exc:
-        logger.error("malformed S3 Object Created event", extra={"errors": exc.errors(include_url=False, include_input=False),
+        logger.error("malformed S3 Object Created event", extra={"problems": validation_problems(exc),
                                                                    "event_id": event.get("id") if isinstance(event, dict) else None})
         return _skip("malformed", "MalformedEvent")
     with acting_in(created.account):  # a member account's object: act through its Greenrail role

@@ -6,13 +6,11 @@ place (it does not compare UpdatedAt as Security Hub does).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -22,6 +20,7 @@ from moto import mock_aws
 from greenrail import aws
 from greenrail.audit import finding_id
 from greenrail.decision import Decision, Mode, Savings
+from tests.conftest import load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -29,12 +28,7 @@ ACCOUNT = "123456789012"  # moto's default account
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def load_handler(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_app", ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load_handler = load_function
 
 
 @dataclass

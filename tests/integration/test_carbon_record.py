@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from moto.sagemaker.models import sagemaker_backends
 from greenrail import aws
 from greenrail.emulator.moto_ext import sagemaker_training
 from greenrail.policies import carbon as carbon_policy
+from tests.conftest import load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -46,13 +46,7 @@ UNRELATED_CONTENT = {
 
 
 def load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "carbon_record_app", ROOT / "functions" / "carbon_record" / "app.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_function("carbon_record")
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import socket
@@ -12,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -21,18 +19,14 @@ from moto import mock_aws
 
 from greenrail import aws, notify
 from greenrail.decision import Decision, Mode, Savings
+from tests.conftest import load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 SECRET_TOKEN = "T000/B000/s3cr3tT0k3nNeverLogged"
 
 
-def load_handler(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_app", ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load_handler = load_function
 
 
 @dataclass

@@ -3,13 +3,11 @@ metrics put with Host dimensions, DynamoDB for the blast radius, EventBridge for
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -24,6 +22,7 @@ from greenrail.decision import Mode
 from greenrail.emulator.moto_ext import sagemaker_training as ext
 from greenrail.policies.training import scan_training
 from greenrail.training_watch import apply, evaluate, watch_step
+from tests.conftest import load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -35,12 +34,7 @@ POLICY = TrainingPolicy(
 )
 
 
-def load_handler(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_app", ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load_handler = load_function
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class _Loose(BaseModel):
@@ -35,3 +35,13 @@ class S3ObjectCreated(_Loose):
     account: str | None = None
     region: str | None = None
     detail: S3ObjectCreatedDetail
+
+
+def validation_problems(exc: Exception) -> list[dict[str, str]]:
+    """What is wrong with an event, field by field, without echoing its values (they may be secret)."""
+    if isinstance(exc, ValidationError):
+        return [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(detail)", "problem": err["msg"]}
+            for err in exc.errors(include_input=False)
+        ]
+    return [{"field": "detail", "problem": f"{type(exc).__name__}: {exc}"}]
