@@ -120,3 +120,32 @@ def test_scan_errors_are_clear(endpoint: str, tmp_path: Path) -> None:
     assert result.returncode == 2 and "unknown policies: endpoints" in result.stderr
     result = scan("http://127.0.0.1:9", "--policies", "storage")
     assert result.returncode == 1 and "scan failed" in result.stderr
+
+
+def test_scan_training_finds_the_idle_job_among_running_ones(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenrail import aws
+    from greenrail.demo_training import DemoJob, create_job, put_gpu_utilisation
+    from greenrail.emulator.moto_ext import sagemaker_training
+
+    sagemaker_training.apply()  # the server runs in this process: InProgress jobs, StopTrainingJob
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    aws.reset_clients()
+    jobs = [
+        DemoJob("bert-idle", "idle", "ml.g5.xlarge", 1, 1.0, 3.0),
+        DemoJob("bert-busy", "healthy", "ml.g5.xlarge", 1, 85.0, 3.0),
+        DemoJob("bert-exempt", "exempt", "ml.g5.xlarge", 1, 0.5, 3.0, tags={"greenrail:exempt": "true"}),
+    ]
+    for job in jobs:
+        create_job(job)
+        put_gpu_utilisation(job.name, job.gpu_percent)
+    aws.reset_clients()
+
+    result = scan(endpoint, "--policies", "training", "--format", "json", "--all")
+    assert result.returncode == 0, result.stderr
+    decisions = {d["resource"].rsplit("/", 1)[-1]: d for d in map(json.loads, result.stdout.splitlines())}
+    assert {name: d["action"] for name, d in decisions.items()} == {
+        "bert-idle": "stop", "bert-busy": "none", "bert-exempt": "none"}
+    assert all(d["target"] == {} and d["policy"] == "training" and not d["applied"] for d in decisions.values())
+    assert "IdleTrainingJob" in decisions["bert-idle"]["reason"]
+    sagemaker = boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1")
+    assert sagemaker.describe_training_job(TrainingJobName="bert-idle")["TrainingJobStatus"] == "InProgress"
