@@ -152,3 +152,20 @@ def test_state_machines_pass_statelint(path: Path) -> None:
     statelint = Path(sys.executable).with_name("statelint")
     result = subprocess.run([str(statelint), str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_dead_letter_queue_accepts_every_rule() -> None:
+    """EventBridge can only dead-letter to a queue whose policy lets the rule send to it."""
+    [policy] = resources("AWS::SQS::QueuePolicy").values()
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    allowed = {ref["Fn::GetAtt"][0] for ref in statement["Condition"]["ArnEquals"]["aws:SourceArn"]}
+    with_dlq = {name for name, rule in resources("AWS::Events::Rule").items()
+                if any("DeadLetterConfig" in t for t in rule["Properties"].get("Targets", []))}
+    assert with_dlq and with_dlq <= allowed
+
+
+def test_key_policy_names_its_actions() -> None:
+    for name, key in resources("AWS::KMS::Key").items():
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all("*" not in action for action in actions), f"{name}: {actions}"
