@@ -20,6 +20,7 @@ from greenrail import aws, bus
 from greenrail.config import load_policy
 from greenrail.decision import Decision
 from greenrail.policies import carbon as carbon_policy
+from greenrail.policies.training import arn_location
 
 NAMESPACE = "Greenrail"
 logger = Logger(service="greenrail-carbon-record")
@@ -53,8 +54,16 @@ def record(job_key: dict[str, Any], job: dict[str, Any], event_id: str | None = 
     policy = load_policy().carbon
     tags = _tags(job["TrainingJobArn"])
     measured = carbon_policy.measure_utilisation(job, aws.client("cloudwatch"))
+    # The job's own account and region (a member account's job in an Organization deployment).
+    job_account, job_region = arn_location(job["TrainingJobArn"])
     decision = carbon_policy.record_training_job(
-        job, tags, measured, policy, account=aws.account_id(), region=aws.region(), event_id=event_id
+        job,
+        tags,
+        measured,
+        policy,
+        account=job_account or aws.account_id(),
+        region=job_region or aws.region(),
+        event_id=event_id,
     )
     if decision is None:
         logger.info(
@@ -90,7 +99,9 @@ def _idempotent_record() -> Any:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    detail = event.get("detail") if isinstance(event, dict) else None
+    if not isinstance(event, dict):
+        event = {}  # not an EventBridge event at all: handled as malformed below
+    detail = event.get("detail")
     name = detail.get("TrainingJobName") if isinstance(detail, dict) else None
     if not isinstance(name, str) or not name:
         # Malformed or near-miss event: log it, count it, and return (a raise would only retry it).

@@ -64,20 +64,20 @@ def _handle(created: S3ObjectCreated, context: Any) -> dict[str, Any]:
     account = created.account or account_id()
     where = created.region or region()
 
-    def work() -> dict[str, Any]:
-        from greenrail.bus import publish
-        from greenrail.state import BlastRadius
+    from greenrail.bus import publish
+    from greenrail.state import BlastRadius, run_once
 
-        decision = storage.decide(obj, bucket, policy, account, where, event_id=created.id)
-        decision = storage.apply(decision, obj, policy, BlastRadius("storage", policy.blast_radius.max_actions_per_hour))
-        if decision.action != "none":
-            publish([decision])
-        metrics.add_metric(name="Decisions", unit=MetricUnit.Count, value=1)
-        logger.info("decision", extra={"decision": decision.scan_line()})
-        return {"status": "decided", "decision": decision.scan_line()}
+    def once(subject: dict[str, Any], work: Any) -> Any:
+        return run_once(subject, work, "storage_object", context)
 
-    subject = {"bucket": bucket_name, "key": key, "etag": obj.etag, "mode": policy.mode.value}
-    from greenrail.state import run_once
-
-    result: dict[str, Any] = run_once(subject, work, "storage_object", context)
-    return result
+    decision = storage.decide(obj, bucket, policy, account, where, event_id=created.id)
+    if decision.action != "none" or decision.figures.get("already_tagged"):
+        # (an already tagged object may be ours from a delivery that failed before announcing)
+        blast = BlastRadius("storage", policy.blast_radius.max_actions_per_hour)
+        decision = storage.process_object(decision, obj, policy, blast, once, publish)
+    metrics.add_metric(name="Decisions", unit=MetricUnit.Count, value=1)
+    if decision.figures.get("error"):  # a permanent AWS error: announced as not applied, not retried
+        logger.error("action failed", extra={"error": decision.figures["error"], "reason": decision.reason})
+        metrics.add_metric(name="ActionFailed", unit=MetricUnit.Count, value=1)
+    logger.info("decision", extra={"decision": decision.scan_line()})
+    return {"status": "decided", "decision": decision.scan_line()}

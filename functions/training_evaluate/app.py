@@ -6,8 +6,12 @@ something (``greenrail.training_watch.should_publish``): a stop finding when it 
 or its stop is applied, and the compliant decision when the job ends or recovers after one.
 The workflow threads ``published_action`` back in as ``previous_action``.
 
-Errors other than the handled ones (job gone, not stoppable, AccessDenied) raise: the state
-machine retries the Task on Lambda's transient errors, and fails the watch otherwise.
+Handled without raising: the job gone or not stoppable (a no-op decision), AccessDenied on
+DescribeTrainingJob or StopTrainingJob (a decision with the error named, and the
+``TrainingJobUnreadable`` metric for the former), and input that is not a watch turn's
+(logged, ``InvalidWatchInput`` metric, ``done: true``: nothing to watch). Other errors raise:
+the state machine retries the Task (Lambda's transient errors quickly, any other failure with a
+longer back-off), then fails the watch. A stop whose publish failed is announced by the retry.
 """
 
 from typing import Any
@@ -15,12 +19,12 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from greenrail.aws import acting_in
 from greenrail.bus import publish
 from greenrail.config import load_policy
-from greenrail.training_watch import watch_step
+from greenrail.training_watch import UNREADABLE, watch_step
 
 logger = Logger(service="greenrail-training-evaluate")
 metrics = Metrics(namespace="Greenrail", service="greenrail-training-evaluate")
@@ -38,12 +42,29 @@ class EvaluateInput(BaseModel):
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request = EvaluateInput.model_validate(event)
+    try:
+        request = EvaluateInput.model_validate(event)
+    except ValidationError as exc:
+        # A retry cannot fix the input: end this watch cleanly (the periodic scan still covers jobs).
+        logger.error(
+            "invalid watch input: nothing to watch",
+            extra={"problems": [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+                                for e in exc.errors(include_input=False)]},
+        )
+        metrics.add_metric(name="InvalidWatchInput", unit=MetricUnit.Count, value=1)
+        previous = event.get("previous_action") if isinstance(event, dict) else None
+        return {
+            "done": True,
+            "status": "InvalidInput",
+            "action": "none",
+            "applied": False,
+            "published_action": previous if isinstance(previous, str) else "none",
+        }
     policy = load_policy().training
     # The job's account is in its ARN: a member account's job is read and stopped through its role.
     account = request.job_arn.split(":")[4] if request.job_arn and request.job_arn.count(":") >= 5 else None
     with acting_in(account):
-        step = watch_step(request.job_name, policy, request.previous_action)
+        step = watch_step(request.job_name, policy, request.previous_action, job_arn=request.job_arn)
     decision = step.decision
     logger.info(
         "training job evaluated",
@@ -51,8 +72,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     if step.publish:
         publish([decision])
-    if decision.action == "stop":
+    if decision.figures.get("status") == UNREADABLE:
+        metrics.add_metric(name="TrainingJobUnreadable", unit=MetricUnit.Count, value=1)
+    if step.recovered:  # counted by the attempt that stopped it
+        metrics.add_metric(name="TrainingStopAnnouncedLate", unit=MetricUnit.Count, value=1)
+    elif decision.action == "stop":
         metrics.add_metric(name="TrainingStopDecision", unit=MetricUnit.Count, value=1)
-    if decision.applied:
-        metrics.add_metric(name="TrainingJobStopped", unit=MetricUnit.Count, value=1)
+        if decision.applied:
+            metrics.add_metric(name="TrainingJobStopped", unit=MetricUnit.Count, value=1)
     return step.output()

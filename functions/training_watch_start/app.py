@@ -1,6 +1,7 @@
 """Training watch starter: ``SageMaker Training Job State Change`` (InProgress) -> one watch execution.
 
-The execution is named from the job, so a duplicate event (SageMaker may send several per
+The execution is named from the job (``training-<job>``; ``training-<account>-<job>`` for a job
+in another account of an Organization, whose name may repeat one of ours), so a duplicate event (SageMaker may send several per
 change) cannot start a second watch: Step Functions answers ``ExecutionAlreadyExists`` (or, for
 a running execution with the same input, returns it), and both are no-ops here. Events with
 missing fields are logged and counted (``MalformedTrainingEvent``) and skipped: retrying cannot
@@ -54,14 +55,32 @@ class TrainingJobDetail(BaseModel):
     StoppingCondition: dict[str, Any] = Field(default_factory=dict)
 
 
-def execution_name(job_name: str) -> str:
-    """``training-<job>``, made safe; a hash keeps it unique if anything had to change."""
-    safe = _UNSAFE.sub("-", job_name)
+def execution_name(job_name: str, account: str | None = None) -> str:
+    """``training-<job>`` for a job in Greenrail's own account, ``training-<account>-<job>`` for
+    one in another (member) account — job names are unique only per account and region — made
+    safe; a hash keeps it unique if anything had to change."""
+    raw = f"{account}-{job_name}" if account else job_name
+    safe = _UNSAFE.sub("-", raw)
     name = f"training-{safe}"
-    if safe != job_name or len(name) > EXECUTION_NAME_MAX:
-        digest = hashlib.sha256(job_name.encode()).hexdigest()[:10]
+    if safe != raw or len(name) > EXECUTION_NAME_MAX:
+        digest = hashlib.sha256(f"{account or ''}:{job_name}".encode()).hexdigest()[:10]
         name = f"{name[: EXECUTION_NAME_MAX - 11]}-{digest}"
     return name
+
+
+def _account_of(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else None
+
+
+def foreign_account(detail: TrainingJobDetail, context: Any) -> str | None:
+    """The job's account when it is not the function's own (read from the invoked function ARN,
+    no STS call), else None."""
+    job_account = _account_of(detail.TrainingJobArn)
+    own = _account_of(getattr(context, "invoked_function_arn", None))
+    if not own:  # cannot tell: keep the single-account name
+        return None
+    return job_account if job_account and job_account != own else None
 
 
 def watch_input(detail: TrainingJobDetail, interval_minutes: int) -> dict[str, Any]:
@@ -131,7 +150,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     policy = load_policy().training
     if policy.mode is Mode.OFF:
         return {"started": False, "reason": "training policy is off"}
-    name = execution_name(detail.TrainingJobName)
+    name = execution_name(detail.TrainingJobName, foreign_account(detail, context))
     try:
         response = client("stepfunctions").start_execution(
             stateMachineArn=os.environ["GREENRAIL_TRAINING_WATCH_ARN"],

@@ -132,8 +132,12 @@ def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
         s3.create_bucket(Bucket="greenrail-manifests")
         for i in range(5):
             s3.put_object(Bucket=BUCKET, Key=f"d/train/part-{i}.bin", Body=b"\0" * 200_000)
+        s3.put_object(Bucket=BUCKET, Key="d/train/labelled.bin", Body=b"\0" * 200_000, Tagging="team=vision")
         emulator.run_schedule("StorageSweepFunctionDaily")
-        [decision] = emulator.decisions
+        # an object with tags is tagged on its own (a Batch job would replace its tag set)
+        assert s3.get_object_tagging(Bucket=BUCKET, Key="d/train/labelled.bin")["TagSet"] == [
+            {"Key": "greenrail:storage-class", "Value": "ONEZONE_IA"}, {"Key": "team", "Value": "vision"}]
+        [decision] = [d for d in emulator.decisions if d.action == "batch-tag"]
         assert decision.action == "batch-tag" and decision.applied and decision.figures["objects"] == 5
         job = client("s3control").describe_job(AccountId="123456789012", JobId=decision.figures["batch_job_id"])["Job"]
         assert job["Status"] == "Suspended" and job["ConfirmationRequired"] is True
@@ -142,3 +146,9 @@ def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
         assert sorted(manifest.splitlines()) == [f"{BUCKET},d/train/part-{i}.bin" for i in range(5)]
         # objects are not tagged one by one: the job will do it once confirmed
         assert s3.get_object_tagging(Bucket=BUCKET, Key="d/train/part-0.bin")["TagSet"] == []
+        # the next day's sweep sees the same objects: no second job, nothing announced again
+        from greenrail.emulator.moto_ext.s3control import JOBS
+
+        announced = len(emulator.decisions)
+        emulator.run_schedule("StorageSweepFunctionDaily")
+        assert len(JOBS) == 1 and len(emulator.decisions) == announced

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -339,3 +340,87 @@ def test_idempotent_per_job_and_status_with_a_state_table(env: Env, monkeypatch:
     assert first == second
     assert len(env.decisions()) == 1
     assert len(env.versions("churn-model")) == 2
+
+
+MEMBER = "222233334444"
+
+
+def test_member_account_job_record_carries_the_jobs_account(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GREENRAIL_MEMBER_ROLE_NAME", "GreenrailExecution")
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/GreenrailExecution", RoleSessionName="seed"
+    )["Credentials"]
+    member = boto3.client(
+        "sagemaker",
+        region_name=REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    member.create_training_job(
+        TrainingJobName="member-job",
+        AlgorithmSpecification={"TrainingImage": "img:1", "TrainingInputMode": "File"},
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/sm",
+        OutputDataConfig={"S3OutputPath": "s3://bucket/out"},
+        ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 86400},
+    )
+    end = datetime.now(UTC).replace(microsecond=0)
+    sagemaker_training.set_training_job_status(
+        "member-job", "Completed", start_time=end - timedelta(hours=2), end_time=end,
+        billable_seconds=7200, account_id=MEMBER,
+    )
+    event = copy.deepcopy(EVENT)
+    event["account"] = MEMBER
+    event["detail"]["TrainingJobName"] = "member-job"
+    assert env.handler.handler(event, LambdaContext())["status"] == "decided"
+    [decision] = env.decisions()
+    assert decision["account"] == MEMBER and decision["region"] == REGION
+    assert decision["resource"] == f"arn:aws:sagemaker:{REGION}:{MEMBER}:training-job/member-job"
+    # the draft card was written in the member account, not the central one
+    assert member.describe_model_card(ModelCardName="greenrail-member-job")["ModelCardStatus"] == "Draft"
+
+
+@pytest.mark.parametrize("event", ["not an event", None, ["a", "list"], 42])
+def test_an_event_that_is_not_an_object_is_ignored(env: Env, event: Any) -> None:
+    assert env.handler.handler(event, LambdaContext())["status"] == "ignored"
+
+
+@pytest.mark.parametrize(
+    ("started_days_ago", "hours", "period"),
+    [
+        (0.1, 2, 60),  # recent, short: one-minute datapoints
+        (1, 24, 60),  # 1440 minutes: still one per minute
+        (2, 48, 120),
+        (16, 16 * 24, 1200),  # 960 s, older than 15 days: a multiple of 300
+        (20, 3, 300),  # a short job recorded late: 60 s would return nothing
+        (70, 70 * 24, 7200),  # 4200 s, older than 63 days: a multiple of 3600
+        (64, 1, 3600),
+    ],
+)
+def test_metric_period_is_one_cloudwatch_accepts(started_days_ago: float, hours: float, period: int) -> None:
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    start = now - timedelta(days=started_days_ago)
+    got = carbon_policy.metric_period_seconds(start, start + timedelta(hours=hours), now)
+    assert got == period
+    age = (now - start).total_seconds()
+    assert got % (3600 if age > 63 * 86400 else 300 if age > 15 * 86400 else 60) == 0
+    assert math.ceil(hours * 60 / (got / 60)) <= carbon_policy.MAX_DATAPOINTS_PER_HOST
+
+
+def test_a_long_job_is_measured_with_an_accepted_period(env: Env) -> None:
+    """A 16-day job: GetMetricData is asked for a 300-multiple period (not 960 s)."""
+    env.job("long-job", tags={"greenrail:model-card": "churn-model"})
+    env.card("churn-model", {})
+    end = datetime.now(UTC).replace(microsecond=0)
+    sagemaker_training.set_training_job_status(
+        "long-job", "Completed", start_time=end - timedelta(days=16), end_time=end, billable_seconds=16 * 86400
+    )
+    periods: list[int] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        periods.extend(q["MetricStat"]["Period"] for q in params["MetricDataQueries"])
+
+    aws.client("cloudwatch").meta.events.register("provide-client-params.cloudwatch.GetMetricData", record)
+    env.invoke("long-job")
+    assert periods and set(periods) == {1200}

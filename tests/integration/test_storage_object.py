@@ -165,3 +165,52 @@ def test_blast_radius_caps_actions(estate: dict[str, Any], lambda_context: Any) 
     result = handler(second, lambda_context)
     assert result["decision"]["applied"] is False and "blast radius" in result["decision"]["reason"]
     assert "greenrail:storage-class" not in tags(estate["s3"], "d/test/b.bin")
+
+
+def test_announcement_survives_a_failed_put_events_without_tagging_twice(estate: dict[str, Any],
+                                                                          lambda_context: Any) -> None:
+    handler = load_function("storage_object").handler
+    writes: list[str] = []
+    failures = ["once"]
+
+    def flaky_bus(**_: Any) -> None:
+        if failures:
+            failures.pop()
+            raise ClientError({"Error": {"Code": "InternalException", "Message": "try later"}}, "PutEvents")
+
+    aws.client("s3").meta.events.register("before-call.s3.PutObjectTagging", lambda **kw: writes.append("tag"))
+    aws.client("events").meta.events.register("before-call.events.PutEvents", flaky_bus)
+    with pytest.raises(ClientError):
+        handler(EVENT, lambda_context)  # tagged, then the announcement failed: the event is retried
+    assert tags(estate["s3"])["greenrail:storage-class"] == "ONEZONE_IA"
+    handler(EVENT, lambda_context)  # the retry
+    handler(EVENT, lambda_context)  # and a duplicate
+    assert writes == ["tag"]
+    [decision] = estate["published"]()
+    assert decision["applied"] is True and decision["action"] == "tag"
+
+
+def test_held_back_by_the_blast_radius_is_tried_again_later(estate: dict[str, Any], lambda_context: Any) -> None:
+    estate["policy"].write_text("storage:\n  mode: enforce\n  blast_radius:\n    max_actions_per_hour: 0\n")
+    handler = load_function("storage_object").handler
+    assert handler(EVENT, lambda_context)["decision"]["applied"] is False
+    assert "greenrail:storage-class" not in tags(estate["s3"])
+    estate["policy"].write_text("storage:\n  mode: enforce\n")  # the cap is raised (or the hour turns)
+    assert handler(EVENT, lambda_context)["decision"]["applied"] is True
+    assert tags(estate["s3"])["greenrail:storage-class"] == "ONEZONE_IA"
+    announced = estate["published"]()
+    assert [d["applied"] for d in announced] == [False, True]
+
+
+def test_permanent_error_while_acting_is_announced_not_retried(estate: dict[str, Any], lambda_context: Any,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    def refuse(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                           "ResponseMetadata": {"HTTPStatusCode": 403}}, "PutObjectTagging")
+
+    aws.client("s3").meta.events.register("before-call.s3.PutObjectTagging", refuse)
+    result = load_function("storage_object").handler(EVENT, lambda_context)
+    assert result["decision"]["applied"] is False and "AccessDenied" in result["decision"]["reason"]
+    assert '"ActionFailed"' in capsys.readouterr().out
+    [decision] = estate["published"]()
+    assert decision["figures"]["error"] == "AccessDenied" and not decision["compliant"]

@@ -3,6 +3,7 @@ metrics put with Host dimensions, DynamoDB for the blast radius, EventBridge for
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -294,6 +295,167 @@ def test_execution_names() -> None:
     assert len(long) <= 80
     odd = module.execution_name("a.b c")
     assert odd != module.execution_name("a-b-c") and len(odd) <= 80
+
+
+MEMBER = "222233334444"
+
+
+def member_sagemaker() -> Any:
+    """SageMaker acting in the member account (moto: an assumed role's credentials act in its account)."""
+    credentials = boto3.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/GreenrailExecution", RoleSessionName="seed"
+    )["Credentials"]
+    return boto3.client(
+        "sagemaker",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def test_member_account_job_decisions_carry_the_jobs_account(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GREENRAIL_MEMBER_ROLE_NAME", "GreenrailExecution")
+    arn = member_sagemaker().create_training_job(
+        TrainingJobName="member-job",
+        AlgorithmSpecification={"TrainingImage": "img:1", "TrainingInputMode": "File"},
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/sm",
+        OutputDataConfig={"S3OutputPath": "s3://bucket/out"},
+        ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 24 * 3600},
+    )["TrainingJobArn"]
+    assert arn.split(":")[4] == MEMBER and aws.account_id() == "123456789012"
+    with aws.acting_in(MEMBER):
+        step = watch_step("member-job", POLICY, job_arn=arn)
+        gone_arn = f"arn:aws:sagemaker:eu-west-1:{MEMBER}:training-job/deleted"
+        gone = watch_step("deleted", POLICY, job_arn=gone_arn)
+    assert step.decision.resource == arn
+    assert (step.decision.account, step.decision.region) == (MEMBER, REGION)
+    assert gone.done and gone.decision.resource == gone_arn
+    assert (gone.decision.account, gone.decision.region) == (MEMBER, "eu-west-1")
+
+
+def test_access_denied_on_describe_is_a_decision_not_a_crash(
+    aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("training:\n  mode: enforce\n")
+    monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(policy_file))
+    arn = create_job("locked")
+
+    def denied(name: str, region: str | None = None) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeTrainingJob")
+
+    monkeypatch.setattr(sagemaker_adapter, "describe_training_job", denied)
+    step = watch_step("locked", POLICY, previous_action="stop", job_arn=arn)
+    assert step.action == "none" and not step.applied and not step.done and not step.publish
+    assert step.published_action == "stop"  # the open finding is not resolved by an unread job
+    assert step.decision.figures["error"] == "AccessDeniedException"
+    assert "AccessDeniedException" in step.decision.reason and step.decision.resource == arn
+    module = load_handler("training_evaluate")
+    published: list[Any] = []
+    monkeypatch.setattr(module, "publish", lambda decisions: published.extend(decisions))
+    out = module.handler({"job_name": "locked", "job_arn": arn, "previous_action": "none"}, LambdaContext())
+    assert out == {
+        "done": False,
+        "status": "Unreadable",
+        "action": "none",
+        "applied": False,
+        "published_action": "none",
+    }
+    assert published == [] and ext.stop_calls("locked") == 0
+
+
+def test_invalid_watch_input_ends_the_watch_cleanly(
+    aws_env: None, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    module = load_handler("training_evaluate")
+    for bad in ({"job_arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/x"}, {"job_name": ""}, "x"):
+        assert module.handler(bad, LambdaContext()) == {
+            "done": True,
+            "status": "InvalidInput",
+            "action": "none",
+            "applied": False,
+            "published_action": "none",
+        }
+    assert caplog.text.count("invalid watch input") == 3
+    assert capsys.readouterr().out.count('"InvalidWatchInput":[1.0]') == 3
+
+
+def test_a_stop_whose_publish_failed_is_announced_by_the_retry(
+    aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from greenrail.bus import PublishError
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("training:\n  mode: enforce\n")
+    monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(policy_file))
+    module = load_handler("training_evaluate")
+    published: list[Any] = []
+    failures = {"left": 1}
+
+    def flaky(decisions: list[Any]) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise PublishError("bus unavailable")
+        published.extend(decisions)
+
+    monkeypatch.setattr(module, "publish", flaky)
+    arn = create_job("idle")
+    turn = {"job_name": "idle", "job_arn": arn, "previous_action": "none"}
+    with pytest.raises(PublishError):
+        module.handler(turn, LambdaContext())
+    assert status("idle") == "Stopping" and published == []
+    # The state machine retries the Task with the same input: the job is Stopping, nothing announced.
+    retried = module.handler(turn, LambdaContext())
+    assert retried["published_action"] == "stop" and retried["action"] == "stop" and not retried["done"]
+    [stop] = published
+    assert stop.action == "stop" and stop.applied and stop.resource == arn and not stop.compliant
+    # The next turn: Stopped, the compliant decision once; the job was stopped once.
+    final = module.handler({**turn, "previous_action": "stop"}, LambdaContext())
+    assert final["done"] and final["status"] == "Stopped"
+    assert [d.action for d in published] == ["stop", "none"] and published[1].compliant
+    assert ext.stop_calls("idle") == 1
+
+
+def test_a_job_stopped_by_someone_else_is_not_announced(aws_env: None) -> None:
+    create_job("theirs")
+    boto3.client("sagemaker").stop_training_job(TrainingJobName="theirs")
+    step = watch_step("theirs", POLICY)
+    assert step.status == "Stopping" and not step.publish and not step.recovered
+    step = watch_step("theirs", POLICY)
+    assert step.status == "Stopped" and step.done and not step.publish
+
+
+def test_member_account_jobs_get_their_own_execution_names(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = load_handler("training_watch_start")
+    assert module.execution_name("my-job-1", MEMBER) == f"training-{MEMBER}-my-job-1"
+    long = module.execution_name("x" * 63, MEMBER)
+    assert len(long) <= 80 and long != module.execution_name("x" * 63)
+    assert module.execution_name("x" * 63, MEMBER) != module.execution_name("x" * 63, "999988887777")
+    assert len(module.execution_name("a.b" * 21, MEMBER)) <= 80
+    definition = (ROOT / "statemachines" / "training_watch.asl.json").read_text().replace(
+        "${TrainingEvaluateFunctionArn}", f"arn:aws:lambda:{REGION}:123456789012:function:evaluate"
+    )
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="training-watch", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    monkeypatch.setenv("GREENRAIL_TRAINING_WATCH_ARN", machine)
+    event = json.loads((ROOT / "events" / "sagemaker-training-job-inprogress.json").read_text())
+    own = module.handler(event, LambdaContext())
+    member_event = copy.deepcopy(event)
+    member_event["account"] = MEMBER
+    member_event["detail"]["TrainingJobArn"] = event["detail"]["TrainingJobArn"].replace(
+        ":123456789012:", f":{MEMBER}:"
+    )
+    member = module.handler(member_event, LambdaContext())
+    name = event["detail"]["TrainingJobName"]
+    assert own["started"] and own["execution_name"] == f"training-{name}"
+    assert member["started"] and member["execution_name"] == f"training-{MEMBER}-{name}"
 
 
 # The EventBridge rule's pattern (template.yaml): InProgress training job state changes only.

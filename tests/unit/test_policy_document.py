@@ -112,3 +112,9 @@ def test_deployed_policy_is_read_from_ssm_and_cached(monkeypatch: pytest.MonkeyP
         ssm.put_parameter(Name="/greenrail/policy", Value="storage:\n  mode: loud\n", Type="String", Overwrite=True)
         with pytest.raises(PolicyError, match="ssm:/greenrail/policy"):
             load_policy()
+
+
+@pytest.mark.parametrize("days", ["{GLACIER: 30}", "{INTELLIGENT_TIERING: -1}"])
+def test_transition_days_only_for_known_classes_and_not_negative(days: str) -> None:
+    with pytest.raises(PolicyError, match="storage.transition_days"):
+        parse_policy(f"storage:\n  transition_days: {days}\n")

@@ -117,3 +117,20 @@ def test_merge_keeps_the_buckets_own_rules_and_is_stable() -> None:
 def test_transition_days_below_the_ia_minimum_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 30 days"):
         StoragePolicy(transition_days={"ONEZONE_IA": 10})
+
+
+@pytest.mark.parametrize(("key", "current", "why"), [
+    ("raw/a.bin", "ONEZONE_IA", "cannot move ONEZONE_IA objects to INTELLIGENT_TIERING"),
+    ("d/train/a.bin", "GLACIER_IR", "cannot move GLACIER_IR objects to ONEZONE_IA"),
+    ("d/train/a.bin", "DEEP_ARCHIVE", "cannot move DEEP_ARCHIVE"),
+    ("raw/a.bin", "STANDARD_IA", "would not save money"),  # IT's IA tier costs what Standard-IA does, plus the fee
+])
+def test_no_tag_where_lifecycle_cannot_move_it_or_it_would_not_pay(key: str, current: str, why: str) -> None:
+    decision = decide(obj(key, storage_class=current), BUCKET, POLICY, "1", "us-east-1")
+    assert decision.action == "none" and why in decision.reason
+
+
+def test_intelligent_tiering_below_its_monitoring_fee_is_not_worth_it() -> None:
+    # 130 KiB: 0.000124 GB x 0.0105 $ = 0.0000013 $/month < 0.0000025 $ monitoring fee
+    decision = decide(obj("raw/small.json", size=130 * 1024), BUCKET, POLICY, "1", "us-east-1")
+    assert decision.action == "none" and "would not save money" in decision.reason

@@ -117,3 +117,24 @@ NOT_FOUND_CODES = frozenset(
     {"NoSuchKey", "NoSuchBucket", "404", "NotFound", "ResourceNotFound", "ResourceNotFoundException", "ValidationException"}
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "UnauthorizedOperation"})
+
+
+# Error codes that mean "try again later" (botocore's standard retry mode treats these as
+# throttling); any other 4xx is permanent: retrying the event cannot fix it.
+THROTTLING_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
+    "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled",
+    "SlowDown", "PriorReqCompleted", "EC2ThrottledException",
+})
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A client error (4xx, not throttling) that no retry can fix, or a local ValueError."""
+    if isinstance(exc, ValueError):
+        return True
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return 400 <= status < 500 and error_code(exc) not in THROTTLING_CODES

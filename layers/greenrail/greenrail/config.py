@@ -95,6 +95,11 @@ class StoragePolicy(Strict):
     @field_validator("transition_days")
     @classmethod
     def _ia_minimum(cls, days: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(days) - {"ONEZONE_IA", "STANDARD_IA", "INTELLIGENT_TIERING"})
+        if unknown:
+            raise ValueError(f"unknown storage classes {unknown}: use ONEZONE_IA, STANDARD_IA, INTELLIGENT_TIERING")
+        if any(value < 0 for value in days.values()):
+            raise ValueError("days cannot be negative")
         for storage_class in ("ONEZONE_IA", "STANDARD_IA"):
             if days.get(storage_class, 30) < 30:
                 # S3 refuses lifecycle transitions to the IA classes before 30 days.

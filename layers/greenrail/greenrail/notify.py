@@ -30,7 +30,7 @@ from greenrail.decision import Decision, Mode
 
 logger = logging.getLogger(__name__)
 
-SUBJECT_MAX = 100  # SNS: ASCII, no line breaks, at most 100 characters
+SUBJECT_MAX = 99  # SNS Publish: ASCII, no line breaks, "less than 100 characters" (botocore model)
 SLACK_HEADER_MAX = 150  # Block Kit header: plain_text, at most 150 characters
 SLACK_FIELD_MAX = 2000  # Block Kit section field: at most 2,000 characters
 SLACK_TEXT_MAX = 3000  # Block Kit section / context text: at most 3,000 characters

@@ -25,7 +25,12 @@ def table_name() -> str | None:
     return os.environ.get("GREENRAIL_STATE_TABLE") or None
 
 
-def idempotency_config(key_jmespath: str, expires_after_seconds: int = 7 * 24 * HOUR_SECONDS) -> Any:
+# Long enough that the daily sweep does not announce an unchanged object again: dry-run decisions
+# come back as a reminder once a month at most.
+IDEMPOTENCY_SECONDS = 30 * 24 * HOUR_SECONDS
+
+
+def idempotency_config(key_jmespath: str, expires_after_seconds: int = IDEMPOTENCY_SECONDS) -> Any:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
     return IdempotencyConfig(

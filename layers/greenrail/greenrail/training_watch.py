@@ -8,14 +8,20 @@ adapters) and carries out its stops:
   retried after a stop that succeeded;
 * a stop takes one slot of the policy's blast radius (``greenrail.state.BlastRadius``) first;
 * a job deleted, or stopped by someone else, between evaluation and action is a no-op
-  decision; AccessDenied is a decision with ``applied: False`` and the error named; other
-  errors (throttling after botocore's retries) propagate to the caller (the state machine
-  retries the Task, then fails the watch).
+  decision; AccessDenied (on DescribeTrainingJob or StopTrainingJob) is a decision with
+  ``applied: False`` and the error named; other errors (throttling after botocore's retries)
+  propagate to the caller (the state machine retries the Task, then fails the watch);
+* decisions carry the job's own account and region (from its ARN), not the central account's:
+  in an Organization deployment the job lives in a member account;
+* an applied stop is remembered in the state table until it is announced: if the publish after
+  a successful StopTrainingJob fails, the retried (or next) turn finds the job ``Stopping`` with
+  nothing published, recalls the stop decision and publishes it then.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from greenrail.adapters import cloudwatch, sagemaker
-from greenrail.aws import ACCESS_DENIED_CODES, account_id, error_code, region
+from greenrail.aws import ACCESS_DENIED_CODES, account_id, client, error_code, region
 from greenrail.config import TrainingPolicy
 from greenrail.decision import Decision, Mode
 from greenrail.policies.training import (
@@ -32,14 +38,25 @@ from greenrail.policies.training import (
     TERMINAL_STATUSES,
     HostUtilisation,
     TrainingJobSnapshot,
+    arn_location,
     decide,
     metric_period,
     utilisation_basis,
 )
 from greenrail.pricing import InstancePrice, UnknownInstanceType, training_price
-from greenrail.state import BlastRadius
+from greenrail.state import BlastRadius, table_name
 
 logger = logging.getLogger(__name__)
+
+UNREADABLE = "Unreadable"  # figures.status of a job Greenrail may not describe (AccessDenied)
+STOPPED_STATUSES = frozenset({"Stopping", "Stopped"})
+STOP_MARKER_SECONDS = 2 * 86_400  # an unannounced stop is recalled for two days at most
+
+
+def job_location(arn: str | None) -> tuple[str, str]:
+    """(account, region) of the job: from its ARN, else where Greenrail runs."""
+    account, job_region = arn_location(arn)
+    return account or account_id(), job_region or region()
 
 
 def _price(instance_type: str, policy: TrainingPolicy) -> InstancePrice | None:
@@ -92,36 +109,69 @@ def fetch_utilisation(
     return result
 
 
-def _gone_decision(job_name: str, mode: Mode, reason: str, arn: str | None = None) -> Decision:
+def _gone_decision(
+    job_name: str,
+    mode: Mode,
+    reason: str,
+    arn: str | None = None,
+    status: str = "NotFound",
+    error: str | None = None,
+) -> Decision:
+    account, job_region = job_location(arn)
+    figures: dict[str, Any] = {"job_name": job_name, "status": status}
+    if error:
+        figures["error"] = error
     return Decision(
         policy=POLICY,
-        resource=arn or f"arn:aws:sagemaker:{region()}:{account_id()}:training-job/{job_name}",
-        account=account_id(),
-        region=region(),
+        resource=arn or f"arn:aws:sagemaker:{job_region}:{account}:training-job/{job_name}",
+        account=account,
+        region=job_region,
         action="none",
         mode=mode,
-        compliant=True,
+        compliant=error is None,
         reason=reason,
-        figures={"job_name": job_name, "status": "NotFound"},
+        figures=figures,
     )
 
 
 def evaluate(
-    job_name: str, policy: TrainingPolicy, now: datetime | None = None, mode: Mode | None = None
+    job_name: str,
+    policy: TrainingPolicy,
+    now: datetime | None = None,
+    mode: Mode | None = None,
+    job_arn: str | None = None,
 ) -> Decision:
-    """The policy's decision about one job now (DescribeTrainingJob, ListTags, GetMetricData)."""
+    """The policy's decision about one job now (DescribeTrainingJob, ListTags, GetMetricData).
+
+    A job Greenrail may not describe (AccessDenied) gets an ``action: none`` decision with
+    ``figures.status`` ``Unreadable`` and the error named: not published, the watch goes on.
+    """
     now = now or datetime.now(UTC)
     mode = mode or policy.mode
     try:
         described = sagemaker.describe_training_job(job_name)
     except sagemaker.TrainingJobNotFound:
-        return _gone_decision(job_name, mode, "TrainingJobNotFound: the job no longer exists")
+        return _gone_decision(job_name, mode, "TrainingJobNotFound: the job no longer exists", job_arn)
+    except Exception as exc:
+        code = error_code(exc)
+        if code not in ACCESS_DENIED_CODES:
+            raise
+        logger.warning("DescribeTrainingJob %s denied: %s", job_name, exc)
+        return _gone_decision(
+            job_name,
+            mode,
+            f"DescribeTrainingJob failed: {code}; the job cannot be evaluated",
+            job_arn,
+            status=UNREADABLE,
+            error=code,
+        )
     tags = (
         sagemaker.list_tags(described["TrainingJobArn"])
         if described["TrainingJobStatus"] == "InProgress"
         else {}
     )
-    job = TrainingJobSnapshot.from_api(described, now, account_id(), region(), tags)
+    account, job_region = job_location(described["TrainingJobArn"])
+    job = TrainingJobSnapshot.from_api(described, now, account, job_region, tags)
     hosts = fetch_utilisation([job], policy, now).get(job.arn, [])
     return decide(job, hosts, policy, now, _price(job.instance_type, policy), mode)
 
@@ -184,6 +234,7 @@ class WatchStep(BaseModel):
     publish: bool
     published_action: str
     decision: Decision
+    recovered: bool = False  # a stop applied by an earlier attempt, announced only now
 
     def output(self) -> dict[str, Any]:
         return {
@@ -198,11 +249,66 @@ class WatchStep(BaseModel):
 def should_publish(decision: Decision, previous_action: str) -> bool:
     """Notifications stay meaningful: a finding when it appears (or when its stop is applied),
     and the compliant decision once the job is no longer in breach (ended, or recovered) —
-    nothing while a stopped job is still ``Stopping``, nothing on an unchanged evaluation.
+    nothing while a stopped job is still ``Stopping``, nothing on an unchanged evaluation,
+    nothing about a job that could not be read. (A stop whose announcement failed is published
+    by ``watch_step`` from the state table.)
     """
+    if decision.figures.get("status") == UNREADABLE:
+        return False
     if decision.action == "stop":
         return previous_action != "stop" or decision.applied
     return previous_action == "stop" and decision.figures.get("status") != "Stopping"
+
+
+def _stop_marker_key(arn: str) -> dict[str, Any]:
+    return {"id": {"S": f"training-stop#{arn}"}}
+
+
+def remember_stop(decision: Decision) -> None:
+    """Keep an applied stop decision in the state table, so that it can still be announced if
+    publishing it fails (best effort: a failure here is logged, the stop itself stands)."""
+    table = table_name()
+    if not table:
+        return
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key=_stop_marker_key(decision.resource),
+            UpdateExpression="SET #decision = :decision, expiration = :expires",
+            ExpressionAttributeNames={"#decision": "decision"},
+            ExpressionAttributeValues={
+                ":decision": {"S": decision.model_dump_json()},
+                ":expires": {"N": str(int(time.time()) + STOP_MARKER_SECONDS)},
+            },
+        )
+    except Exception as exc:
+        logger.warning("stop of %s not remembered: %s", decision.resource, exc)
+
+
+def recall_stop(arn: str) -> Decision | None:
+    """The stop decision Greenrail applied to the job ``arn``, if it remembered one.
+
+    UpdateItem (with ReturnValues) rather than GetItem: it is the one state-table action the
+    watch's role holds; the condition keeps an absent marker from creating an item.
+    """
+    table = table_name()
+    if not table:
+        return None
+    try:
+        response = client("dynamodb").update_item(
+            TableName=table,
+            Key=_stop_marker_key(arn),
+            UpdateExpression="SET recalled_at = :now",
+            ConditionExpression="attribute_exists(#decision)",
+            ExpressionAttributeNames={"#decision": "decision"},
+            ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
+            ReturnValues="ALL_OLD",
+        )
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+    return Decision.model_validate_json(response["Attributes"]["decision"]["S"])
 
 
 def watch_step(
@@ -211,18 +317,35 @@ def watch_step(
     previous_action: str = "none",
     now: datetime | None = None,
     blast_radius: BlastRadius | None = None,
+    job_arn: str | None = None,
 ) -> WatchStep:
-    decision = apply(evaluate(job_name, policy, now), policy, blast_radius)
+    decision = apply(evaluate(job_name, policy, now, job_arn=job_arn), policy, blast_radius)
     status = str(decision.figures.get("status", "Unknown"))
-    publish = should_publish(decision, previous_action)
+    recovered = False
+    if decision.applied:
+        remember_stop(decision)
+    elif decision.action == "none" and status in STOPPED_STATUSES and previous_action != "stop":
+        # Stopping or stopped, and no stop announced: if it was ours, its publish failed.
+        pending = recall_stop(decision.resource)
+        if pending is not None:
+            recovered = True
+            decision = _with(
+                pending,
+                "announced late: publishing the stop failed the first time",
+                figures={"status": status, "announced_late": True},
+            )
+    publish = recovered or should_publish(decision, previous_action)
+    ended = status in TERMINAL_STATUSES or status == "NotFound"
     return WatchStep(
-        done=status in TERMINAL_STATUSES or status == "NotFound" or policy.mode is Mode.OFF,
+        # A late stop announcement on a Stopped job: one more turn publishes the compliant decision.
+        done=(ended and not recovered) or policy.mode is Mode.OFF,
         status=status,
         action=decision.action,
         applied=decision.applied,
         publish=publish,
         published_action=decision.action if publish else previous_action,
         decision=decision,
+        recovered=recovered,
     )
 
 
@@ -230,7 +353,7 @@ def scan(policy: TrainingPolicy, mode: Mode, now: datetime | None = None) -> lis
     """Every InProgress job, from Search (tags inline), metrics fetched in batches."""
     now = now or datetime.now(UTC)
     jobs = [
-        TrainingJobSnapshot.from_api(record, now, account_id(), region())
+        TrainingJobSnapshot.from_api(record, now, *job_location(record.get("TrainingJobArn")))
         for record in sagemaker.search_in_progress_training_jobs()
     ]
     utilisation = fetch_utilisation(jobs, policy, now)

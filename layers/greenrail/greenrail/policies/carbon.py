@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -110,6 +110,24 @@ def instance_groups(job: dict[str, Any]) -> list[tuple[str, int]]:
     return []
 
 
+def metric_period_seconds(start: datetime, end: datetime, now: datetime | None = None) -> int:
+    """The GetMetricData period for a job's whole run: at most MAX_DATAPOINTS_PER_HOST points per
+    host, and a period CloudWatch accepts for data that old — a multiple of 60 s, of 300 s once the
+    start is more than 15 days back, of 3600 s once it is more than 63 days back (otherwise
+    GetMetricData returns no datapoints)."""
+    now = now or datetime.now(UTC)
+    minutes = max(1, math.ceil((end - start).total_seconds() / 60))
+    period = 60 * max(1, math.ceil(minutes / MAX_DATAPOINTS_PER_HOST))
+    age = (now - (start if start.tzinfo else start.replace(tzinfo=UTC))).total_seconds()
+    if age > 63 * 86_400:
+        step = 3600
+    elif age > 15 * 86_400:
+        step = 300
+    else:
+        step = 60
+    return step * math.ceil(period / step)
+
+
 def measure_utilisation(job: dict[str, Any], cloudwatch: Any) -> Utilisation:
     """Average CPU and GPU utilisation over the job's hosts, normalised to 0..1 (None when missing)."""
     groups = instance_groups(job)
@@ -121,8 +139,7 @@ def measure_utilisation(job: dict[str, Any], cloudwatch: Any) -> Utilisation:
         spec = carbon.instance_spec(instance_type)
     except carbon.UnknownInstanceType:
         return Utilisation()
-    minutes = math.ceil((end - start).total_seconds() / 60)
-    period = 60 * max(1, math.ceil(minutes / MAX_DATAPOINTS_PER_HOST))
+    period = metric_period_seconds(start, end)
     metrics = [("cpu", "CPUUtilization", spec.vcpus)]
     if spec.gpu_count:
         metrics.append(("gpu", "GPUUtilization", spec.gpu_count))

@@ -14,6 +14,7 @@ not tier them; S3 User Guide, "Storage classes"), exempt objects or buckets, obj
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,17 @@ from greenrail.decision import Decision, Mode, Savings
 
 POLICY = "storage"
 MANAGED_RULE_PREFIX = "greenrail-"
+_COLD = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+# Where S3 Lifecycle can move an object from (S3 User Guide, "Transitioning objects using Amazon
+# S3 Lifecycle", supported transitions): only down the waterfall, never back up.
+LIFECYCLE_TRANSITIONS: dict[str, frozenset[str]] = {
+    "STANDARD": frozenset({"STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR"}) | _COLD,
+    "REDUCED_REDUNDANCY": frozenset({"STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR"}) | _COLD,
+    "STANDARD_IA": frozenset({"INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR"}) | _COLD,
+    "INTELLIGENT_TIERING": frozenset({"ONEZONE_IA", "GLACIER_IR"}) | _COLD,
+    "ONEZONE_IA": _COLD,
+    "GLACIER_IR": _COLD,
+}
 GB = 1024**3
 
 
@@ -132,9 +144,15 @@ def decide(obj: StorageObject, bucket: Bucket, policy: StoragePolicy, account: s
     if obj.storage_class == target_class:
         return none(f"already in {target_class}")
     if obj.tags.get(policy.target_tag_key) == target_class:
+        figures["already_tagged"] = True  # perhaps by us, in a run that did not get to announce it
         return none(f"already tagged for {target_class}; the bucket's lifecycle rule moves it")
+    if target_class not in LIFECYCLE_TRANSITIONS.get(obj.storage_class, frozenset()):
+        return none(f"S3 Lifecycle cannot move {obj.storage_class} objects to {target_class}")
     savings, money = monthly_savings(obj.size, obj.storage_class, target_class, region)
     figures.update(money)
+    if savings.usd_per_month <= 0:
+        return none(f"moving it from {obj.storage_class} to {target_class} would not save money "
+                    f"(${savings.usd_per_month:.4g}/month)")
     figures["transition_after_days"] = policy.transition_days.get(target_class, 0)
     return Decision(
         **base, action="tag", compliant=False, savings=savings, figures=figures, severity="LOW",
@@ -203,7 +221,7 @@ def apply(decision: Decision, obj: StorageObject, policy: StoragePolicy, blast_r
     a rule without tagged objects does nothing.
     """
     from greenrail.adapters import s3
-    from greenrail.aws import error_code
+    from greenrail.aws import error_code, is_permanent
 
     if decision.action != "tag" or decision.mode != Mode.ENFORCE:
         return decision
@@ -221,7 +239,7 @@ def apply(decision: Decision, obj: StorageObject, policy: StoragePolicy, blast_r
         s3.put_object_tag(obj.bucket, obj.key, policy.target_tag_key, target, obj.tags)
     except Exception as exc:
         code = error_code(exc)
-        if code in ("AccessDenied", "NoSuchKey", "NoSuchBucket") or isinstance(exc, ValueError):
+        if is_permanent(exc):  # access denied, object gone, too many tags, a refused rule...
             return decision.model_copy(update={
                 "reason": decision.reason + f"; not applied: {code}: {exc}",
                 "figures": {**decision.figures, "error": code},
@@ -318,7 +336,7 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
             etag = s3.write_manifest(sweep.manifest_bucket, key, [(o.bucket, o.key) for _, o in items])
             job_id = s3.create_tagging_job(account, sweep.manifest_bucket, key, etag, policy.target_tag_key,
                                            storage_class, sweep.batch_operations_role_arn,
-                                           "greenrail/reports", f"{run_id}-{bucket.name}-{storage_class}"[:64])
+                                           "greenrail/reports", _token(bucket.name, storage_class, items))
             jobs[storage_class] = job_id
             figures.update({"manifest": f"s3://{sweep.manifest_bucket}/{key}", "batch_job_id": job_id})
             applied = True
@@ -336,28 +354,80 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
     return decisions, jobs
 
 
+class NotApplied(Exception):
+    """A decision held back by the blast radius: it must not be remembered as done."""
+
+    def __init__(self, decision: Decision):
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
+def process_object(decision: Decision, obj: StorageObject, policy: StoragePolicy, blast_radius: Any,
+                   once: Any, publish: Any) -> Decision:
+    """Apply a decision and announce it, each exactly once per object state.
+
+    ``once(subject, work)`` runs ``work`` once per subject (Powertools idempotency on the state
+    table). Acting and announcing are two steps with two subjects, so that a failed PutEvents
+    after a tag write is retried without tagging again and without losing the announcement; a
+    decision held back by the blast radius is not remembered, so the next event or sweep tries
+    again.
+    """
+    subject = {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "mode": decision.mode.value}
+
+    def act() -> dict[str, Any]:
+        done = apply(decision, obj, policy, blast_radius)
+        if done.figures.get("blast_radius_reached"):
+            raise NotApplied(done)
+        return done.model_dump(mode="json")
+
+    try:
+        outcome = Decision.model_validate(once(subject, act))
+    except NotApplied as held_back:
+        outcome = held_back.decision
+    if outcome.action != "none":
+        announced = {**subject, "announce": outcome.action, "applied": outcome.applied}
+        def announce() -> dict[str, Any]:
+            publish([outcome])
+            return {"published": True}
+
+        once(announced, announce)
+    return outcome
+
+
+def _token(bucket: str, storage_class: str, items: list[tuple[Decision, StorageObject]]) -> str:
+    """CreateJob's ClientRequestToken: the same objects make the same token (and the same job)."""
+    keys = "\n".join(sorted(f"{o.key}\t{o.etag}" for _, o in items))
+    return hashlib.sha256(f"{bucket}\n{storage_class}\n{keys}".encode()).hexdigest()[:64]
+
+
 def sweep_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str, run_id: str,
                  blast_radius: Any, once: Any, publish: Any) -> SweepResult:
     """Backfill one governed bucket: per object below the batch threshold, a Batch job above it.
 
-    ``once(subject, work)`` runs ``work`` (decide, apply, ``publish``) once per object state, so a
-    daily sweep does not repeat a decision, or its notification, about an unchanged object.
+    Only objects without tags go into a Batch Operations job (S3PutObjectTagging replaces an
+    object's whole tag set); tagged objects are always tagged one by one, keeping their tags.
     """
     scanned = scan_bucket(bucket, policy, account, region, policy.mode)
     result = SweepResult(bucket.name, evaluated=len(scanned))
     pending = [(d, o) for d, o in scanned if d.action == "tag"]
+    # objects tagged by a run that failed before announcing: process_object finds its record
+    recheck = [(d, o) for d, o in scanned if d.figures.get("already_tagged")]
     if len(pending) > policy.sweep.batch_operations_threshold:
-        result.decisions, result.batch_jobs = batch_job_decisions(bucket, pending, policy, account, region, run_id)
-        publish(result.decisions)
-        return result
-    for decision, obj in pending:
-        def work(decision: Decision = decision, obj: StorageObject = obj) -> dict[str, Any]:
-            done = apply(decision, obj, policy, blast_radius)
-            publish([done])
-            return done.model_dump(mode="json")
+        untagged = [(d, o) for d, o in pending if not o.tags]
+        pending = [(d, o) for d, o in pending if o.tags]
 
-        subject = {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "mode": policy.mode.value}
-        outcome = once(subject, work)
-        if outcome is not None:
-            result.decisions.append(Decision.model_validate(outcome))
+        def prepare() -> list[dict[str, Any]]:
+            decisions, _ = batch_job_decisions(bucket, untagged, policy, account, region, run_id)
+            publish(decisions)
+            return [d.model_dump(mode="json") for d in decisions]
+
+        # the same set of objects (by key and ETag) gets one job, however many sweeps see it
+        digest = hashlib.sha256("\n".join(sorted(f"{o.key}\t{o.etag}" for _, o in untagged)).encode()).hexdigest()
+        batch = once({"bucket": bucket.name, "batch": digest, "mode": policy.mode.value}, prepare)
+        result.decisions = [Decision.model_validate(d) for d in batch]
+        result.batch_jobs = {d.target["storage_class"]: d.figures.get("batch_job_id", "") for d in result.decisions}
+    for decision, obj in pending + recheck:
+        outcome = process_object(decision, obj, policy, blast_radius, once, publish)
+        if outcome.action != "none":
+            result.decisions.append(outcome)
     return result

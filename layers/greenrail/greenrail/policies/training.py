@@ -47,6 +47,17 @@ _NO_GPU_METRIC = re.compile(r"^ml\.(trn|inf)\d")
 UtilisationMetric = Literal["GPUUtilization", "CPUUtilization"]
 
 
+def arn_location(arn: str | None) -> tuple[str | None, str | None]:
+    """(account, region) of an ARN such as ``arn:aws:sagemaker:REGION:ACCOUNT:training-job/NAME``;
+    (None, None) for anything else. In an Organization deployment the job's account is not the
+    central account Greenrail runs in: decisions carry the job's."""
+    parts = (arn or "").split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return None, None
+    region, account = parts[3], parts[4]
+    return (account if re.fullmatch(r"\d{12}", account) else None), (region or None)
+
+
 class TrainingJobSnapshot(BaseModel):
     """What the rule needs to know about one training job, at one instant."""
 
