@@ -37,7 +37,9 @@ $(C7N_STAMP): requirements-c7n.txt
 demo: $(STAMP)
 	$(BIN)/greenrail demo
 
-test: $(STAMP) $(SAM_STAMP) lint validate
+test:
+	$(MAKE) -j2 $(STAMP) $(SAM_STAMP)  # the two venvs install side by side
+	$(MAKE) lint validate
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
