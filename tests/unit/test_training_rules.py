@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,12 +14,14 @@ from greenrail.decision import Mode
 from greenrail.policies.training import (
     HostUtilisation,
     TrainingJobSnapshot,
+    arn_location,
     decide,
     job_budget,
     utilisation_basis,
 )
 from greenrail.pricing import training_price
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/"
 POLICY = TrainingPolicy(
@@ -238,3 +243,46 @@ def test_snapshot_from_describe_response() -> None:
     snap = TrainingJobSnapshot.from_api(described, NOW, "123456789012", "us-east-1")
     assert snap.elapsed_seconds == 3600 and snap.spot and snap.max_runtime_seconds == 7200
     assert snap.tags == {"a": "b"} and snap.hosts == ["j/algo-1", "j/algo-2"]
+
+
+def _retrier(error: str) -> dict[str, Any] | None:
+    """The EvaluateJob retrier Step Functions applies to ``error`` (the first that matches, in order)."""
+    definition = json.loads((ROOT / "statemachines" / "training_watch.asl.json").read_text())
+    for retrier in definition["States"]["EvaluateJob"]["Retry"]:
+        names = retrier["ErrorEquals"]
+        if error in names or "States.ALL" in names:
+            return dict(retrier)
+        # States.TaskFailed matches any error of the Task except States.Timeout
+        if "States.TaskFailed" in names and error != "States.Timeout":
+            return dict(retrier)
+    return None
+
+
+@pytest.mark.parametrize("error", ["ClientError", "PublishError", "ValidationError", "States.TaskFailed"])
+def test_the_watch_retries_application_errors_with_back_off(error: str) -> None:
+    retrier = _retrier(error)
+    assert retrier is not None, f"{error} would end the watch for good"
+    assert retrier["ErrorEquals"] == ["States.TaskFailed"]
+    assert retrier["MaxAttempts"] >= 3 and retrier["IntervalSeconds"] >= 10
+    assert retrier["BackoffRate"] >= 2.0 and retrier["MaxDelaySeconds"] <= 300
+
+
+@pytest.mark.parametrize("error", ["Lambda.TooManyRequestsException", "Lambda.ServiceException", "States.Timeout"])
+def test_lambda_transient_errors_keep_their_quick_retrier(error: str) -> None:
+    retrier = _retrier(error)
+    assert retrier is not None and "Lambda.ServiceException" in retrier["ErrorEquals"]
+    assert retrier["IntervalSeconds"] == 2 and retrier["MaxAttempts"] == 6
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        ("arn:aws:sagemaker:eu-west-1:222233334444:training-job/x", ("222233334444", "eu-west-1")),
+        ("arn:aws-us-gov:sagemaker:us-gov-west-1:222233334444:training-job/a:b", ("222233334444", "us-gov-west-1")),
+        ("training-job/x", (None, None)),
+        (None, (None, None)),
+        ("arn:aws:sagemaker:::training-job/x", (None, None)),
+    ],
+)
+def test_arn_location(arn: str | None, expected: tuple[str | None, str | None]) -> None:
+    assert arn_location(arn) == expected
