@@ -13,11 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import ValidationError
 
 from greenrail.audit import audit
 from greenrail.decision import Decision
-from greenrail.events import validation_problems as _problems
+from greenrail.events import decision_from_event
 
 logger = Logger(service="greenrail-auditor")
 metrics = Metrics(namespace="Greenrail", service="greenrail-auditor")
@@ -25,22 +24,8 @@ copy_config_to_registered_loggers(source_logger=logger, include={"greenrail"})
 
 
 def _parse(event: Any) -> Decision | None:
-    event_id = event.get("id") if isinstance(event, dict) else None
-    try:
-        if not isinstance(event, dict):
-            raise TypeError(f"expected an EventBridge event object, got {type(event).__name__}")
-        return Decision.from_event(event)
-    except (ValidationError, ValueError, TypeError) as exc:
-        logger.error(
-            "malformed Greenrail Decision event",
-            extra={
-                "event_id": event_id,
-                "detail_type": event.get("detail-type") if isinstance(event, dict) else None,
-                "problems": _problems(exc),
-            },
-        )
-        metrics.add_metric(name="MalformedDecision", unit=MetricUnit.Count, value=1)
-        return None
+    decision: Decision | None = decision_from_event(event, logger, metrics)
+    return decision
 
 
 @metrics.log_metrics

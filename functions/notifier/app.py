@@ -12,10 +12,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import ValidationError
 
-from greenrail.decision import Decision
-from greenrail.events import validation_problems as _problems
+from greenrail.events import decision_from_event
 from greenrail.notify import notify
 
 logger = Logger(service="greenrail-notifier")
@@ -27,20 +25,8 @@ copy_config_to_registered_loggers(source_logger=logger, include={"greenrail"})
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     event_id = event.get("id") if isinstance(event, dict) else None
-    try:
-        if not isinstance(event, dict):
-            raise TypeError(f"expected an EventBridge event object, got {type(event).__name__}")
-        decision = Decision.from_event(event)
-    except (ValidationError, ValueError, TypeError) as exc:
-        logger.error(
-            "malformed Greenrail Decision event",
-            extra={
-                "event_id": event_id,
-                "detail_type": event.get("detail-type") if isinstance(event, dict) else None,
-                "problems": _problems(exc),
-            },
-        )
-        metrics.add_metric(name="MalformedDecision", unit=MetricUnit.Count, value=1)
+    decision = decision_from_event(event, logger, metrics)
+    if decision is None:
         return {"status": "malformed", "event_id": event_id}
 
     logger.append_keys(policy=decision.policy, resource=decision.resource, event_id=event_id)

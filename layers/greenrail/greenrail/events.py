@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
@@ -45,3 +47,27 @@ def validation_problems(exc: Exception) -> list[dict[str, str]]:
             for err in exc.errors(include_input=False)
         ]
     return [{"field": "detail", "problem": f"{type(exc).__name__}: {exc}"}]
+
+
+def decision_from_event(event: Any, logger: Any, metrics: Any) -> Any:
+    """The Decision a ``Greenrail Decision`` event carries, or None once what is wrong is logged
+    (field by field, no values) and counted (``MalformedDecision``): retrying cannot fix it."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from greenrail.decision import Decision
+
+    try:
+        if not isinstance(event, dict):
+            raise TypeError(f"expected an EventBridge event object, got {type(event).__name__}")
+        return Decision.from_event(event)
+    except (ValidationError, ValueError, TypeError) as exc:
+        logger.error(
+            "malformed Greenrail Decision event",
+            extra={
+                "event_id": event.get("id") if isinstance(event, dict) else None,
+                "detail_type": event.get("detail-type") if isinstance(event, dict) else None,
+                "problems": validation_problems(exc),
+            },
+        )
+        metrics.add_metric(name="MalformedDecision", unit=MetricUnit.Count, value=1)
+        return None
