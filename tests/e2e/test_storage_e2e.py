@@ -70,7 +70,7 @@ def test_dry_run_then_enforce_moves_the_finding_from_failed_to_passed() -> None:
         assert finding["Compliance"]["Status"] == "FAILED" and finding["RecordState"] == "ACTIVE"
 
         emulator.set_policy("storage:\n  mode: enforce\n")
-        emulator.run_schedule("StorageSweepFunctionDaily")
+        emulator.run_schedule("StorageSweepStateMachineDaily")
         [finding] = emulator.findings  # same deterministic Id: updated in place
         assert finding["Compliance"]["Status"] == "PASSED" and finding["RecordState"] == "ARCHIVED"
         assert s3.get_object_tagging(Bucket=BUCKET, Key=KEY)["TagSet"][0]["Value"] == "ONEZONE_IA"
@@ -133,7 +133,7 @@ def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
         for i in range(5):
             s3.put_object(Bucket=BUCKET, Key=f"d/train/part-{i}.bin", Body=b"\0" * 200_000)
         s3.put_object(Bucket=BUCKET, Key="d/train/labelled.bin", Body=b"\0" * 200_000, Tagging="team=vision")
-        emulator.run_schedule("StorageSweepFunctionDaily")
+        emulator.run_schedule("StorageSweepStateMachineDaily")
         # an object with tags is tagged on its own (a Batch job would replace its tag set)
         assert s3.get_object_tagging(Bucket=BUCKET, Key="d/train/labelled.bin")["TagSet"] == [
             {"Key": "greenrail:storage-class", "Value": "ONEZONE_IA"}, {"Key": "team", "Value": "vision"}]
@@ -150,5 +150,5 @@ def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
         from greenrail.emulator.moto_ext.s3control import JOBS
 
         announced = len(emulator.decisions)
-        emulator.run_schedule("StorageSweepFunctionDaily")
+        emulator.run_schedule("StorageSweepStateMachineDaily")
         assert len(JOBS) == 1 and len(emulator.decisions) == announced

@@ -45,6 +45,7 @@ RULES: dict[str, tuple[list[str], list[str]]] = {
 
 # Actions IAM cannot scope to a resource (Service Authorization Reference: no resource types).
 UNSCOPABLE = {"s3:ListAllMyBuckets", "s3:CreateJob", "cloudwatch:GetMetricData", "sagemaker:Search",
+              "organizations:ListAccounts",
               "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 

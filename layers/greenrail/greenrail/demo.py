@@ -76,8 +76,8 @@ def storage_scenario(emulator: Emulator, log: list[str]) -> dict[str, Any]:
     for _ in range(3):
         emulator.deliver(first)
     log.append(f"eventbridge: the Object Created event for {uploads[0][0]} delivered 3 more times")
-    emulator.run_schedule("StorageSweepFunctionDaily")
-    log.append("scheduler: daily StorageSweepFunction run (backfill of existing objects)")
+    emulator.run_schedule("StorageSweepStateMachineDaily")
+    log.append("scheduler: daily StorageSweepStateMachine run (plan accounts, Distributed Map, backfill)")
     tags = {}
     for item in s3.list_objects_v2(Bucket=GOVERNED).get("Contents", []):
         tag_set = s3.get_object_tagging(Bucket=GOVERNED, Key=item["Key"])["TagSet"]

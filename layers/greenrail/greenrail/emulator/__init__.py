@@ -131,7 +131,15 @@ class Emulator:
         schedule = self.stack.schedules[logical_id]
         target = schedule["Target"]
         payload = json.loads(target["Input"]) if "Input" in target else {}
-        self.runtime.invoke_async(target["Arn"], payload)
+        if ":states:" in target["Arn"]:
+            import uuid
+
+            from greenrail.aws import client
+
+            client("stepfunctions").start_execution(stateMachineArn=target["Arn"], name=str(uuid.uuid4()),
+                                                    input=json.dumps(payload))
+        else:
+            self.runtime.invoke_async(target["Arn"], payload)
         self.drain()
 
     def drain(self, timeout_seconds: float = 120.0) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from typing import Any, cast
 
 from moto.events import models as events_models
@@ -50,7 +51,8 @@ def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: 
             from moto.stepfunctions.models import stepfunctions_backends
 
             backend = stepfunctions_backends[arn.account][arn.region]
-            backend.start_execution(target["Arn"], name=cast(Any, None), execution_input=json.dumps(payload))
+            # Step Functions names an execution started by a rule itself (a UUID)
+            backend.start_execution(target["Arn"], name=str(uuid.uuid4()), execution_input=json.dumps(payload))
         elif arn.service == "sns":
             from moto.sns.models import sns_backends
 
