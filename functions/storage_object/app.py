@@ -68,7 +68,7 @@ def _handle(created: S3ObjectCreated, context: Any) -> dict[str, Any]:
     from greenrail.state import BlastRadius, run_once
 
     def once(subject: dict[str, Any], work: Any) -> Any:
-        return run_once(subject, work, "storage_object", context)
+        return run_once(subject, work, "storage", context)
 
     decision = storage.decide(obj, bucket, policy, account, where, event_id=created.id)
     if decision.action != "none" or decision.figures.get("already_tagged"):

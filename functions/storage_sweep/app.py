@@ -36,11 +36,17 @@ def _own_account(context: Any) -> str:
 def plan(own: str) -> dict[str, Any]:
     accounts = [own]
     if os.environ.get("GREENRAIL_MEMBER_ROLE_NAME"):
-        paginator = client("organizations").get_paginator("list_accounts")
-        accounts += sorted(
-            account["Id"] for page in paginator.paginate() for account in page["Accounts"]
-            if account.get("Status") == "ACTIVE" and account["Id"] != own
-        )
+        try:
+            paginator = client("organizations").get_paginator("list_accounts")
+            accounts += sorted(
+                # Organizations replaces Status with State (September 2026): read either
+                account["Id"] for page in paginator.paginate() for account in page["Accounts"]
+                if (account.get("State") or account.get("Status")) == "ACTIVE" and account["Id"] != own
+            )
+        except Exception as exc:  # not the management or a delegated administrator account
+            logger.error("cannot list the Organization's accounts: sweeping this account only",
+                         extra={"error": error_code(exc)})
+            metrics.add_metric(name="SweepPlanFailed", unit=MetricUnit.Count, value=1)
     return {"targets": [{"account": account} for account in accounts]}
 
 
@@ -68,16 +74,15 @@ def sweep(account: str, own: str, context: Any) -> dict[str, Any]:
         # manifest bucket); member accounts' objects are tagged one by one, within the blast radius.
         policy = policy.model_copy(update={"sweep": policy.sweep.model_copy(
             update={"batch_operations_threshold": 2**62})})
-    run_id = getattr(context, "aws_request_id", "manual")[:36]
     blast = BlastRadius("storage", policy.blast_radius.max_actions_per_hour)
 
     def once(subject: dict[str, Any], work: Any) -> Any:
-        return run_once(subject, work, "storage_sweep", context)
+        return run_once(subject, work, "storage", context)
 
     report: dict[str, Any] = {"account": account, "status": "swept", "buckets": {}}
     for bucket in storage.governed_buckets(policy):
         try:
-            result = storage.sweep_bucket(bucket, policy, account, region(), run_id, blast, once, publish)
+            result = storage.sweep_bucket(bucket, policy, account, region(), blast, once, publish)
         except Exception as exc:  # one bucket's failure must not stop the others
             code = error_code(exc)
             logger.error("bucket sweep failed", extra={"bucket": bucket.name, "error": code, "detail": str(exc)})

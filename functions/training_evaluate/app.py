@@ -45,7 +45,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         request = EvaluateInput.model_validate(event)
     except ValidationError as exc:
-        # A retry cannot fix the input: end this watch cleanly (the periodic scan still covers jobs).
+        # A retry cannot fix the input: end this watch cleanly (`greenrail scan` still evaluates the job on demand).
         logger.error(
             "invalid watch input: nothing to watch",
             extra={"problems": [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}

@@ -35,7 +35,7 @@ EXECUTION_NAME_MAX = 80  # StartExecution: name is 1-80 characters
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # A Standard execution's history holds at most 25,000 events; one watch turn writes about 11
 # (Wait, Task, Choice, Pass entered/exited, Lambda scheduled/started/succeeded), so the loop
-# stops well before that. Beyond it the job is left to the periodic scan.
+# stops well before that. Beyond it the job is left to `greenrail scan --policies training`.
 MAX_ITERATIONS_CAP = 2_000
 DEFAULT_MAX_RUNTIME_SECONDS = 86_400
 

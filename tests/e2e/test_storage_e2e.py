@@ -152,3 +152,18 @@ def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
         announced = len(emulator.decisions)
         emulator.run_schedule("StorageSweepStateMachineDaily")
         assert len(JOBS) == 1 and len(emulator.decisions) == announced
+
+
+def test_the_sweep_does_not_announce_again_what_the_event_announced() -> None:
+    with Emulator() as emulator:  # dry-run: the decision stays FAILED, and is announced once
+        s3 = seed(notifications=True)
+        s3.put_object(Bucket=BUCKET, Key="d/train/x.bin", Body=b"\0" * 300_000)
+        emulator.drain()
+        assert len(emulator.notifications) == 1
+        emulator.run_schedule("StorageSweepStateMachineDaily")
+        emulator.run_schedule("StorageSweepStateMachineDaily")
+        assert len(emulator.notifications) == 1 and len(emulator.decisions) == 1
+        # the same key overwritten: a new object state, decided and announced again
+        s3.put_object(Bucket=BUCKET, Key="d/train/x.bin", Body=b"\1" * 300_000)
+        emulator.drain()
+        assert len(emulator.notifications) == 2

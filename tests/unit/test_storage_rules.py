@@ -134,3 +134,20 @@ def test_intelligent_tiering_below_its_monitoring_fee_is_not_worth_it() -> None:
     # 130 KiB: 0.000124 GB x 0.0105 $ = 0.0000013 $/month < 0.0000025 $ monitoring fee
     decision = decide(obj("raw/small.json", size=130 * 1024), BUCKET, POLICY, "1", "us-east-1")
     assert decision.action == "none" and "would not save money" in decision.reason
+
+
+def test_tags_are_read_in_the_account_acted_in_even_from_worker_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenrail import aws
+    from greenrail.adapters import s3
+    from greenrail.policies import storage
+
+    monkeypatch.setenv("GREENRAIL_MEMBER_ROLE_NAME", "GreenrailExecution")
+    monkeypatch.setenv("GREENRAIL_ACCOUNT_ID", "111111111111")
+    aws.reset_clients()
+    listing = [{"Key": f"d/train/{i}.bin", "Size": 10 * MIB, "ETag": '"e"'} for i in range(20)]
+    monkeypatch.setattr(s3, "list_objects", lambda bucket: iter(listing))
+    roles: list[str | None] = []
+    monkeypatch.setattr(s3, "object_tags", lambda bucket, key: roles.append(aws._acting_role.get()) or {})
+    with aws.acting_in("222233334444"):
+        storage.scan_bucket(BUCKET, POLICY, "222233334444", "us-east-1", Mode.DRY_RUN, concurrency=4)
+    assert roles == ["arn:aws:iam::222233334444:role/GreenrailExecution"] * 20

@@ -119,13 +119,15 @@ NOT_FOUND_CODES = frozenset(
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "UnauthorizedOperation"})
 
 
-# Error codes that mean "try again later" (botocore's standard retry mode treats these as
-# throttling); any other 4xx is permanent: retrying the event cannot fix it.
+# Error codes that mean "try again later" (throttling, which botocore's standard retry mode
+# backs off on, and transient conflicts); any other 4xx is permanent: retrying cannot fix it.
 THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
     "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
     "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled",
-    "SlowDown", "PriorReqCompleted", "EC2ThrottledException",
+    "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException",
+    # not throttling, but transient all the same: a concurrent conflicting change, a slow client
+    "OperationAborted", "RequestTimeout", "RequestTimeoutException", "Conflict", "ConflictException",
 })
 
 

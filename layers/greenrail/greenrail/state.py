@@ -94,6 +94,8 @@ def run_once(subject: dict[str, Any], work: Any, name: str, context: Any = None)
     """Run ``work()`` once per ``subject`` (a resource and its state); repeats get the first result.
 
     Uses Powertools idempotency on the state table; without a table (CLI runs) it just runs.
+    ``name`` is the key's prefix: every function that uses the same name shares the records (the
+    storage event handler and the sweep do, so one object state is announced once by either).
     """
     if not table_name():
         return work()
@@ -108,5 +110,6 @@ def run_once(subject: dict[str, Any], work: Any, name: str, context: Any = None)
         config.register_lambda_context(context)
     decorated = idempotent_function(
         data_keyword_argument="subject", persistence_store=persistence_layer(), config=config,
+        key_prefix=f"greenrail-{name}",
     )(once)
     return decorated(subject=subject)

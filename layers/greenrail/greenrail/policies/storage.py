@@ -14,6 +14,7 @@ not tier them; S3 User Guide, "Storage classes"), exempt objects or buckets, obj
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import re
@@ -51,6 +52,7 @@ class StorageObject:
     etag: str
     storage_class: str = "STANDARD"
     tags: dict[str, str] = field(default_factory=dict)
+    last_modified: str = ""
 
     @property
     def arn(self) -> str:
@@ -211,7 +213,13 @@ def load_object(bucket: str, key: str) -> StorageObject:
     return StorageObject(
         bucket=bucket, key=key, size=int(head.get("ContentLength", 0)), etag=str(head.get("ETag", "")).strip('"'),
         storage_class=head.get("StorageClass", "STANDARD"), tags=s3.object_tags(bucket, key),
+        last_modified=_timestamp(head.get("LastModified")),
     )
+
+
+def _timestamp(value: Any) -> str:
+    # HeadObject gives whole seconds, ListObjectsV2 milliseconds: compare on whole seconds
+    return value.replace(microsecond=0).isoformat() if hasattr(value, "isoformat") else str(value or "")
 
 
 def apply(decision: Decision, obj: StorageObject, policy: StoragePolicy, blast_radius: Any) -> Decision:
@@ -278,7 +286,7 @@ def scan_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str
 
     listed = [
         StorageObject(bucket.name, item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"'),
-                      item.get("StorageClass", "STANDARD"))
+                      item.get("StorageClass", "STANDARD"), last_modified=_timestamp(item.get("LastModified")))
         for item in s3.list_objects(bucket.name)
     ]
 
@@ -287,11 +295,14 @@ def scan_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str
 
     def with_tags(obj: StorageObject) -> StorageObject:
         return StorageObject(obj.bucket, obj.key, obj.size, obj.etag, obj.storage_class,
-                             s3.object_tags(obj.bucket, obj.key))
+                             s3.object_tags(obj.bucket, obj.key), obj.last_modified)
 
     candidates = [obj for obj in listed if needs_tags(obj)]
+    # Worker threads do not inherit context variables: each task runs in a copy of this one,
+    # so a member account's tags are read through that account's role too.
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        tagged = dict(zip([o.key for o in candidates], pool.map(with_tags, candidates), strict=True))
+        futures = [pool.submit(contextvars.copy_context().run, with_tags, obj) for obj in candidates]
+        tagged = {obj.key: future.result() for obj, future in zip(candidates, futures, strict=True)}
     results = []
     for obj in listed:
         full = tagged.get(obj.key, obj)
@@ -308,7 +319,7 @@ class SweepResult:
 
 
 def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObject]], policy: StoragePolicy,
-                        account: str, region: str, run_id: str) -> tuple[list[Decision], dict[str, str]]:
+                        account: str, region: str, manifest_id: str) -> tuple[list[Decision], dict[str, str]]:
     """Above the threshold, one S3 Batch Operations tagging job per target class instead of one call per object.
 
     The job is created with ConfirmationRequired: it waits for a person to confirm it in the S3
@@ -332,7 +343,7 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
                                    "threshold": sweep.batch_operations_threshold}
         applied = False
         if policy.mode == Mode.ENFORCE and sweep.manifest_bucket and sweep.batch_operations_role_arn:
-            key = f"greenrail/manifests/{bucket.name}/{run_id}-{storage_class.lower()}.csv"
+            key = f"greenrail/manifests/{bucket.name}/{manifest_id}-{storage_class.lower()}.csv"
             etag = s3.write_manifest(sweep.manifest_bucket, key, [(o.bucket, o.key) for _, o in items])
             job_id = s3.create_tagging_job(account, sweep.manifest_bucket, key, etag, policy.target_tag_key,
                                            storage_class, sweep.batch_operations_role_arn,
@@ -372,7 +383,10 @@ def process_object(decision: Decision, obj: StorageObject, policy: StoragePolicy
     decision held back by the blast radius is not remembered, so the next event or sweep tries
     again.
     """
-    subject = {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "mode": decision.mode.value}
+    # the object's state (an overwrite with the same bytes keeps the ETag but not the tags) and
+    # what is decided for it (a new policy may choose another class)
+    subject = {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "modified": obj.last_modified,
+               "mode": decision.mode.value, "target": decision.target.get("storage_class")}
 
     def act() -> dict[str, Any]:
         done = apply(decision, obj, policy, blast_radius)
@@ -400,7 +414,7 @@ def _token(bucket: str, storage_class: str, items: list[tuple[Decision, StorageO
     return hashlib.sha256(f"{bucket}\n{storage_class}\n{keys}".encode()).hexdigest()[:64]
 
 
-def sweep_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str, run_id: str,
+def sweep_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str,
                  blast_radius: Any, once: Any, publish: Any) -> SweepResult:
     """Backfill one governed bucket: per object below the batch threshold, a Batch job above it.
 
@@ -416,16 +430,24 @@ def sweep_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: st
         untagged = [(d, o) for d, o in pending if not o.tags]
         pending = [(d, o) for d, o in pending if o.tags]
 
-        def prepare() -> list[dict[str, Any]]:
-            decisions, _ = batch_job_decisions(bucket, untagged, policy, account, region, run_id)
-            publish(decisions)
-            return [d.model_dump(mode="json") for d in decisions]
+        if untagged:
+            # The same set of objects (by key and ETag) gets one manifest and one job, however many
+            # sweeps see it; preparing and announcing are two steps, as for single objects.
+            digest = hashlib.sha256("\n".join(sorted(f"{o.key}\t{o.etag}" for _, o in untagged)).encode()).hexdigest()
+            subject = {"bucket": bucket.name, "batch": digest, "mode": policy.mode.value}
 
-        # the same set of objects (by key and ETag) gets one job, however many sweeps see it
-        digest = hashlib.sha256("\n".join(sorted(f"{o.key}\t{o.etag}" for _, o in untagged)).encode()).hexdigest()
-        batch = once({"bucket": bucket.name, "batch": digest, "mode": policy.mode.value}, prepare)
-        result.decisions = [Decision.model_validate(d) for d in batch]
-        result.batch_jobs = {d.target["storage_class"]: d.figures.get("batch_job_id", "") for d in result.decisions}
+            def prepare() -> list[dict[str, Any]]:
+                decisions, _ = batch_job_decisions(bucket, untagged, policy, account, region, digest[:16])
+                return [d.model_dump(mode="json") for d in decisions]
+
+            result.decisions = [Decision.model_validate(d) for d in once(subject, prepare)]
+
+            def announce() -> dict[str, Any]:
+                publish(result.decisions)
+                return {"published": True}
+
+            once({**subject, "announce": True}, announce)
+            result.batch_jobs = {d.target["storage_class"]: d.figures.get("batch_job_id", "") for d in result.decisions}
     for decision, obj in pending + recheck:
         outcome = process_object(decision, obj, policy, blast_radius, once, publish)
         if outcome.action != "none":
