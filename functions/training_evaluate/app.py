@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from greenrail.aws import acting_in
 from greenrail.bus import publish
 from greenrail.config import load_policy
-from greenrail.training_watch import UNREADABLE, watch_step
+from greenrail.training_watch import UNREADABLE, mark_announced, watch_step
 
 logger = Logger(service="greenrail-training-evaluate")
 metrics = Metrics(namespace="Greenrail", service="greenrail-training-evaluate")
@@ -72,6 +72,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     if step.publish:
         publish([decision])
+        mark_announced(decision)
     if decision.figures.get("status") == UNREADABLE:
         metrics.add_metric(name="TrainingJobUnreadable", unit=MetricUnit.Count, value=1)
     if step.recovered:  # counted by the attempt that stopped it

@@ -22,7 +22,7 @@ from greenrail.config import IdleRule, RunawayRule, TrainingPolicy
 from greenrail.decision import Mode
 from greenrail.emulator.moto_ext import sagemaker_training as ext
 from greenrail.policies.training import scan_training
-from greenrail.training_watch import apply, evaluate, watch_step
+from greenrail.training_watch import apply, evaluate, mark_announced, watch_step
 from tests.conftest import load_function
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,6 +123,7 @@ def test_enforce_stops_an_idle_job(aws_env: None) -> None:
     create_job("idle", count=2)
     step = watch_step("idle", POLICY)
     assert step.action == "stop" and step.applied and step.publish and not step.done
+    mark_announced(step.decision)  # what the handler does once the stop is published
     assert set(step.decision.figures["idle"]["hosts"]) == {"idle/algo-1", "idle/algo-2"}
     assert status("idle") == "Stopping"
     assert status("idle") == "Stopped"
@@ -416,6 +417,41 @@ def test_a_stop_whose_publish_failed_is_announced_by_the_retry(
     final = module.handler({**turn, "previous_action": "stop"}, LambdaContext())
     assert final["done"] and final["status"] == "Stopped"
     assert [d.action for d in published] == ["stop", "none"] and published[1].compliant
+    assert ext.stop_calls("idle") == 1
+
+
+def test_a_stop_after_a_dry_run_finding_is_still_announced_if_its_publish_fails(
+    aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from greenrail.bus import PublishError
+
+    policy_file = tmp_path / "policy.yaml"
+    monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(policy_file))
+    module = load_handler("training_evaluate")
+    published: list[Any] = []
+    failures = {"left": 0}
+
+    def flaky(decisions: list[Any]) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise PublishError("bus unavailable")
+        published.extend(decisions)
+
+    monkeypatch.setattr(module, "publish", flaky)
+    arn = create_job("idle")
+    policy_file.write_text("training:\n  mode: dry-run\n")
+    first = module.handler({"job_name": "idle", "job_arn": arn, "previous_action": "none"}, LambdaContext())
+    assert first["published_action"] == "stop" and not first["applied"]  # the dry-run finding
+    policy_file.write_text("training:\n  mode: enforce\n")
+    failures["left"] = 1
+    turn = {"job_name": "idle", "job_arn": arn, "previous_action": "stop"}
+    with pytest.raises(PublishError):
+        module.handler(turn, LambdaContext())  # stopped, but the announcement failed
+    retried = module.handler(turn, LambdaContext())  # the state machine's retry, same input
+    assert retried["published_action"] == "stop"
+    assert [(d.action, d.applied) for d in published] == [("stop", False), ("stop", True)]
+    again = module.handler({**turn, "previous_action": "stop"}, LambdaContext())
+    assert [(d.action, d.applied) for d in published][-1] == ("none", False) and again["done"]
     assert ext.stop_calls("idle") == 1
 
 

@@ -299,7 +299,7 @@ def recall_stop(arn: str) -> Decision | None:
             TableName=table,
             Key=_stop_marker_key(arn),
             UpdateExpression="SET recalled_at = :now",
-            ConditionExpression="attribute_exists(#decision)",
+            ConditionExpression="attribute_exists(#decision) AND attribute_not_exists(announced)",
             ExpressionAttributeNames={"#decision": "decision"},
             ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
             ReturnValues="ALL_OLD",
@@ -309,6 +309,25 @@ def recall_stop(arn: str) -> Decision | None:
             return None
         raise
     return Decision.model_validate_json(response["Attributes"]["decision"]["S"])
+
+
+def mark_announced(decision: Decision) -> None:
+    """The stop decision is published: it must not be recalled (and announced) again."""
+    table = table_name()
+    if not table or decision.action != "stop" or not (decision.applied or decision.figures.get("announced_late")):
+        return
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key=_stop_marker_key(decision.resource),
+            UpdateExpression="SET announced = :yes",
+            ConditionExpression="attribute_exists(#decision)",
+            ExpressionAttributeNames={"#decision": "decision"},
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+    except Exception as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            logger.warning("announcement of the stop of %s not recorded: %s", decision.resource, exc)
 
 
 def watch_step(
@@ -324,8 +343,9 @@ def watch_step(
     recovered = False
     if decision.applied:
         remember_stop(decision)
-    elif decision.action == "none" and status in STOPPED_STATUSES and previous_action != "stop":
-        # Stopping or stopped, and no stop announced: if it was ours, its publish failed.
+    elif decision.action == "none" and status in STOPPED_STATUSES:
+        # Stopping or stopped: if we stopped it and never announced the stop, its publish failed
+        # (whatever was announced before: a dry-run or held-back stop finding, say).
         pending = recall_stop(decision.resource)
         if pending is not None:
             recovered = True
