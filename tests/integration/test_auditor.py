@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from moto import mock_aws
 from greenrail import aws
 from greenrail.audit import finding_id
 from greenrail.decision import Decision, Mode, Savings
-from tests.conftest import load_function
+from tests.conftest import Context, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -31,12 +30,7 @@ T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 load_handler = load_function
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "greenrail-auditor"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:greenrail-auditor"
-    aws_request_id: str = "req-1"
+LambdaContext = Context  # the shared Lambda context of tests/conftest.py
 
 
 @pytest.fixture

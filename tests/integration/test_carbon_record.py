@@ -20,7 +20,7 @@ from moto.sagemaker.models import sagemaker_backends
 from greenrail import aws
 from greenrail.emulator.moto_ext import sagemaker_training
 from greenrail.policies import carbon as carbon_policy
-from tests.conftest import load_function
+from tests.conftest import Context, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -50,15 +50,7 @@ def load_handler() -> ModuleType:
     return load_function("carbon_record")
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "greenrail-carbon-record"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:greenrail-carbon-record"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+LambdaContext = Context  # the shared Lambda context of tests/conftest.py
 
 
 @dataclass

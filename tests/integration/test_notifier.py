@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from greenrail import aws, notify
 from greenrail.decision import Decision, Mode, Savings
-from tests.conftest import load_function
+from tests.conftest import Context, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -29,12 +29,7 @@ SECRET_TOKEN = "T000/B000/s3cr3tT0k3nNeverLogged"
 load_handler = load_function
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "greenrail-notifier"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:greenrail-notifier"
-    aws_request_id: str = "req-1"
+LambdaContext = Context  # the shared Lambda context of tests/conftest.py
 
 
 @dataclass

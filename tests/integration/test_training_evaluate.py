@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from greenrail.decision import Mode
 from greenrail.emulator.moto_ext import sagemaker_training as ext
 from greenrail.policies.training import scan_training
 from greenrail.training_watch import apply, evaluate, mark_announced, watch_step
-from tests.conftest import load_function
+from tests.conftest import Context, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -38,12 +37,7 @@ POLICY = TrainingPolicy(
 load_handler = load_function
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "greenrail-training"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:greenrail-training"
-    aws_request_id: str = "req-1"
+LambdaContext = Context  # the shared Lambda context of tests/conftest.py
 
 
 @pytest.fixture
@@ -384,17 +378,13 @@ def test_invalid_watch_input_ends_the_watch_cleanly(
     assert capsys.readouterr().out.count('"InvalidWatchInput":[1.0]') == 3
 
 
-def test_a_stop_whose_publish_failed_is_announced_by_the_retry(
-    aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def evaluate_handler_with_flaky_bus(monkeypatch: pytest.MonkeyPatch, failing: int) -> tuple[Any, list[Any], dict[str, int]]:
+    """The evaluate handler, whose next ``failures["left"]`` publishes fail; what it published."""
     from greenrail.bus import PublishError
 
-    policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text("training:\n  mode: enforce\n")
-    monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(policy_file))
     module = load_handler("training_evaluate")
     published: list[Any] = []
-    failures = {"left": 1}
+    failures = {"left": failing}
 
     def flaky(decisions: list[Any]) -> None:
         if failures["left"]:
@@ -403,6 +393,18 @@ def test_a_stop_whose_publish_failed_is_announced_by_the_retry(
         published.extend(decisions)
 
     monkeypatch.setattr(module, "publish", flaky)
+    return module, published, failures
+
+
+def test_a_stop_whose_publish_failed_is_announced_by_the_retry(
+    aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from greenrail.bus import PublishError
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("training:\n  mode: enforce\n")
+    monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(policy_file))
+    module, published, failures = evaluate_handler_with_flaky_bus(monkeypatch, failing=1)
     arn = create_job("idle")
     turn = {"job_name": "idle", "job_arn": arn, "previous_action": "none"}
     with pytest.raises(PublishError):
@@ -427,17 +429,7 @@ def test_a_stop_after_a_dry_run_finding_is_still_announced_if_its_publish_fails(
 
     policy_file = tmp_path / "policy.yaml"
     monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(policy_file))
-    module = load_handler("training_evaluate")
-    published: list[Any] = []
-    failures = {"left": 0}
-
-    def flaky(decisions: list[Any]) -> None:
-        if failures["left"]:
-            failures["left"] -= 1
-            raise PublishError("bus unavailable")
-        published.extend(decisions)
-
-    monkeypatch.setattr(module, "publish", flaky)
+    module, published, failures = evaluate_handler_with_flaky_bus(monkeypatch, failing=0)
     arn = create_job("idle")
     policy_file.write_text("training:\n  mode: dry-run\n")
     first = module.handler({"job_name": "idle", "job_arn": arn, "previous_action": "none"}, LambdaContext())
