@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from greenrail.aws import acting_in
 from greenrail.bus import publish
 from greenrail.config import load_policy
+from greenrail.events import validation_problems
 from greenrail.training_watch import UNREADABLE, mark_announced, watch_step
 
 logger = Logger(service="greenrail-training-evaluate")
@@ -48,8 +49,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # A retry cannot fix the input: end this watch cleanly (`greenrail scan` still evaluates the job on demand).
         logger.error(
             "invalid watch input: nothing to watch",
-            extra={"problems": [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
-                                for e in exc.errors(include_input=False)]},
+            extra={"problems": validation_problems(exc)},
         )
         metrics.add_metric(name="InvalidWatchInput", unit=MetricUnit.Count, value=1)
         previous = event.get("previous_action") if isinstance(event, dict) else None

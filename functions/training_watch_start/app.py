@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from greenrail.aws import client, error_code
 from greenrail.config import load_policy
 from greenrail.decision import Mode
+from greenrail.events import validation_problems
 
 logger = Logger(service="greenrail-training-watch-start")
 metrics = Metrics(namespace="Greenrail", service="greenrail-training-watch-start")
@@ -120,16 +121,9 @@ def _parse(event: Any) -> TrainingJobDetail | None:
     try:
         return TrainingJobDetail.model_validate(event["detail"])
     except (ValidationError, KeyError, TypeError) as exc:
-        problems = (
-            [
-                {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
-                for e in exc.errors(include_input=False)
-            ]
-            if isinstance(exc, ValidationError)
-            else [{"field": "detail", "problem": type(exc).__name__}]
-        )
         logger.error(
-            "malformed training job event", extra={"event_id": _event_id(event), "problems": problems}
+            "malformed training job event",
+            extra={"event_id": _event_id(event), "problems": validation_problems(exc)},
         )
         metrics.add_metric(name="MalformedTrainingEvent", unit=MetricUnit.Count, value=1)
         return None

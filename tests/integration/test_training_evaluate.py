@@ -250,9 +250,9 @@ def test_evaluate_handler_output_and_publish(
     assert len(published) == 2 and published[1].compliant
 
 
-def test_watch_start_handler(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    definition = (ROOT / "statemachines" / "training_watch.asl.json").read_text()
-    definition = definition.replace(
+def deploy_watch(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The training watch state machine on moto, named in the starter's environment."""
+    definition = (ROOT / "statemachines" / "training_watch.asl.json").read_text().replace(
         "${TrainingEvaluateFunctionArn}", f"arn:aws:lambda:{REGION}:123456789012:function:evaluate"
     )
     sfn = boto3.client("stepfunctions")
@@ -260,6 +260,12 @@ def test_watch_start_handler(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> 
         name="training-watch", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
     )["stateMachineArn"]
     monkeypatch.setenv("GREENRAIL_TRAINING_WATCH_ARN", machine)
+    return str(machine)
+
+
+def test_watch_start_handler(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine = deploy_watch(monkeypatch)
+    sfn = boto3.client("stepfunctions")
     module = load_handler("training_watch_start")
     event = json.loads((ROOT / "events" / "sagemaker-training-job-inprogress.json").read_text())
     first = module.handler(event, LambdaContext())
@@ -465,14 +471,7 @@ def test_member_account_jobs_get_their_own_execution_names(
     assert len(long) <= 80 and long != module.execution_name("x" * 63)
     assert module.execution_name("x" * 63, MEMBER) != module.execution_name("x" * 63, "999988887777")
     assert len(module.execution_name("a.b" * 21, MEMBER)) <= 80
-    definition = (ROOT / "statemachines" / "training_watch.asl.json").read_text().replace(
-        "${TrainingEvaluateFunctionArn}", f"arn:aws:lambda:{REGION}:123456789012:function:evaluate"
-    )
-    sfn = boto3.client("stepfunctions")
-    machine = sfn.create_state_machine(
-        name="training-watch", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
-    )["stateMachineArn"]
-    monkeypatch.setenv("GREENRAIL_TRAINING_WATCH_ARN", machine)
+    deploy_watch(monkeypatch)
     event = json.loads((ROOT / "events" / "sagemaker-training-job-inprogress.json").read_text())
     own = module.handler(event, LambdaContext())
     member_event = copy.deepcopy(event)
