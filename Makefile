@@ -52,8 +52,8 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
-	$(BIN)/ruff check layers functions tests bench
-	$(BIN)/mypy layers/greenrail/greenrail
+	$(BIN)/ruff check layers cli functions tests bench
+	$(BIN)/mypy layers/greenrail/greenrail cli/greenrail_cli
 
 validate: $(STAMP) $(SAM_STAMP)
 	$(SAM_BIN)/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)

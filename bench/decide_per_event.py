@@ -27,9 +27,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from greenrail.config import StoragePolicy, TrainingPolicy
 from greenrail.events import S3ObjectCreated
 from greenrail.policies import storage, training
+from greenrail.policies.storage import StoragePolicy
+from greenrail.policies.training import TrainingPolicy
 from greenrail.pricing import training_price
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def storage_inputs(n: int) -> list[tuple[storage.StorageObject, storage.Bucket]]
 def training_inputs(n: int, now: datetime) -> list[tuple[training.TrainingJobSnapshot, list[Any], Any]]:
     types = ["ml.g5.xlarge", "ml.g5.12xlarge", "ml.p4d.24xlarge", "ml.m5.xlarge", "ml.c5.2xlarge", "ml.trn1.32xlarge"]
     prices = {t: training_price(t) for t in types}
-    # kind: (hours running, utilisation per device %, tags)
+    # kind: (hours running, utilization per device %, tags)
     kinds = [(3.0, 80.0, {}), (3.0, 1.0, {}), (0.2, 0.0, {}), (80.0, 60.0, {}),
              (3.0, 1.0, {"greenrail:exempt": "true"}), (5.0, 70.0, {"greenrail:budget-usd": "20"})]
     out = []
@@ -89,11 +90,11 @@ def training_inputs(n: int, now: datetime) -> list[tuple[training.TrainingJobSna
             instance_type=itype, instance_count=count, start_time=now - timedelta(hours=hours),
             elapsed_seconds=hours * 3600, tags=dict(tags), account=ACCOUNT, region=REGION,
         )
-        basis = training.utilisation_basis(itype, prices[itype])
+        basis = training.utilization_basis(itype, prices[itype])
         metric = basis.metric if basis else "GPUUtilization"
         devices = basis.devices if basis else 1
         stamps = [now - timedelta(minutes=5 * m) for m in range(13)]
-        hosts = [training.HostUtilisation(host=h, metric=metric, timestamps=stamps,
+        hosts = [training.HostUtilization(host=h, metric=metric, timestamps=stamps,
                                           values=[util * devices] * len(stamps)) for h in job.hosts]
         out.append((job, hosts, prices[itype]))
     return out

@@ -1,16 +1,16 @@
 """The same job done by Greenrail and by Cloud Custodian, on the same emulated estate, per resource.
 
 Estate: moto's ThreadedMotoServer on 127.0.0.1 (in this process), with Greenrail's moto extension
-applied first (``greenrail.emulator.moto_ext.sagemaker_training.apply()``: created jobs are
+applied first (``greenrail_cli.emulator.moto_ext.sagemaker_training.apply()``: created jobs are
 InProgress), seeded with ``--jobs`` SageMaker training jobs that started three hours ago, each
 tagged (team, project; every ``--exempt-every``-th also ``greenrail:exempt=true``), and an hour of
-five-minute GPU/CPU utilisation datapoints per host in CloudWatch (some idle, most busy).
+five-minute GPU/CPU utilization datapoints per host in CloudWatch (some idle, most busy).
 
 Job: list every InProgress training job with its tags and decide which are exempt.
 
 * Greenrail: ``greenrail scan --policies training --format json --all`` (AWS_ENDPOINT_URL at the
   server). It does more than the job: Search (tags inline) and then GetMetricData for every
-  host's utilisation, and decides idle / runaway for every non-exempt job.
+  host's utilization, and decides idle / runaway for every non-exempt job.
 * Custodian: ``custodian run`` with a ``sagemaker-job`` policy (StatusEquals InProgress, filter
   ``tag:greenrail:exempt: "true"``), ``--cache-period 0``, output in a temporary directory.
   ``sagemaker-job`` enumerates with ListTrainingJobs, then one DescribeTrainingJob and one
@@ -118,7 +118,7 @@ def start_server() -> tuple[Any, CallCounter, str]:
     )
     from werkzeug.serving import make_server
 
-    from greenrail.emulator.moto_ext import sagemaker_training
+    from greenrail_cli.emulator.moto_ext import sagemaker_training
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log on stderr
     sagemaker_training.apply()  # in the server's process, before seeding: jobs are InProgress
@@ -141,8 +141,8 @@ def seed(endpoint: str, jobs: int, exempt_every: int) -> dict[str, bool]:
     """Create the jobs and their metrics; return {job name: exempt}."""
     import boto3
 
-    from greenrail.emulator.moto_ext import sagemaker_training
     from greenrail.pricing import training_price
+    from greenrail_cli.emulator.moto_ext import sagemaker_training
 
     session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
     sm = session.client("sagemaker", endpoint_url=endpoint)
@@ -339,7 +339,7 @@ def main() -> None:
             print(f"    {full['label']:<22} {fmt_calls(full['calls'], full['moto_by_op'])}")
         print("  walls (s): " + "; ".join(
             f"{full['label']} {', '.join(f'{w:.2f}' for w in full['walls'])}" for full, _ in rows))
-        print("  Greenrail also judged utilisation and cost per job (Custodian did not): "
+        print("  Greenrail also judged utilization and cost per job (Custodian did not): "
               + ", ".join(f"{k} {v}" for k, v in sorted(g["actions"].items())))
         print("  storage-object job: not compared - Custodian's s3 resource is the bucket; "
               "it has no per-object resource.")

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from greenrail.config import TrainingPolicy
+from greenrail.policies.training import TrainingPolicy
 from greenrail.pricing import training_price
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,8 +68,8 @@ def measure_evaluate_ms(turns: int) -> float:
     from moto import mock_aws
 
     from greenrail import aws
-    from greenrail.emulator.moto_ext import sagemaker_training as ext
-    from greenrail.training_watch import watch_step
+    from greenrail.flows.watch import watch_step
+    from greenrail_cli.emulator.moto_ext import sagemaker_training as ext
 
     os.environ.update(
         {"AWS_ACCESS_KEY_ID": "b", "AWS_SECRET_ACCESS_KEY": "b", "AWS_DEFAULT_REGION": "us-east-1"}

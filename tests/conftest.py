@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 for _key, _value in {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "POWERTOOLS_METRICS_NAMESPACE": "Greenrail",
-    "POWERTOOLS_SERVICE_NAME": "greenrail-test",
+    "POWERTOOLS_SERVICE_NAME": "greenrail-test", "GREENRAIL_TEMPLATE": str(ROOT / "template.yaml"),
+    "POWERTOOLS_TRACE_DISABLED": "true",
 }.items():
     os.environ[_key] = _value
 for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "GREENRAIL_POLICY_PARAMETER", "GREENRAIL_POLICY_FILE",

@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from greenrail.emulator import Emulator
+from greenrail_cli.emulator import Emulator
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

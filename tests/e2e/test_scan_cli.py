@@ -58,7 +58,7 @@ def scan(endpoint: str, *args: str, policy: Path | None = None) -> subprocess.Co
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENRAIL_")}
     env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
                 "AWS_DEFAULT_REGION": "us-east-1"})
-    command = [sys.executable, "-m", "greenrail.cli", "scan", *args]
+    command = [sys.executable, "-m", "greenrail_cli.main", "scan", *args]
     if policy:
         command += ["--policy", str(policy)]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
@@ -124,8 +124,8 @@ def test_scan_errors_are_clear(endpoint: str, tmp_path: Path) -> None:
 
 def test_scan_training_finds_the_idle_job_among_running_ones(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from greenrail import aws
-    from greenrail.demo_training import DemoJob, create_job, put_gpu_utilisation
-    from greenrail.emulator.moto_ext import sagemaker_training
+    from greenrail_cli.demo.training import DemoJob, create_job, put_gpu_utilization
+    from greenrail_cli.emulator.moto_ext import sagemaker_training
 
     sagemaker_training.apply()  # the server runs in this process: InProgress jobs, StopTrainingJob
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
@@ -137,7 +137,7 @@ def test_scan_training_finds_the_idle_job_among_running_ones(endpoint: str, monk
     ]
     for job in jobs:
         create_job(job)
-        put_gpu_utilisation(job.name, job.gpu_percent)
+        put_gpu_utilization(job.name, job.gpu_percent)
     aws.reset_clients()
 
     result = scan(endpoint, "--policies", "training", "--format", "json", "--all")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from greenrail.aws import client
-from greenrail.emulator import Emulator
+from greenrail_cli.emulator import Emulator
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -127,7 +127,10 @@ def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
     policy = ("storage:\n  mode: enforce\n  sweep:\n    batch_operations_threshold: 3\n"
               "    manifest_bucket: greenrail-manifests\n"
               "    batch_operations_role_arn: arn:aws:iam::123456789012:role/greenrail-batch\n")
-    with Emulator(policy) as emulator:
+    # the deployment grants Batch Operations only when these two are given (HasBatchOperations)
+    parameters = {"BatchOperationsRoleArn": "arn:aws:iam::123456789012:role/greenrail-batch",
+                  "ManifestBucket": "greenrail-manifests"}
+    with Emulator(policy, parameters=parameters) as emulator:
         s3 = seed()
         s3.create_bucket(Bucket="greenrail-manifests")
         for i in range(5):
@@ -147,7 +150,7 @@ def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
         # objects are not tagged one by one: the job will do it once confirmed
         assert s3.get_object_tagging(Bucket=BUCKET, Key="d/train/part-0.bin")["TagSet"] == []
         # the next day's sweep sees the same objects: no second job, nothing announced again
-        from greenrail.emulator.moto_ext.s3control import JOBS
+        from greenrail_cli.emulator.moto_ext.s3control import JOBS
 
         announced = len(emulator.decisions)
         emulator.run_schedule("StorageSweepStateMachineDaily")

@@ -14,18 +14,18 @@ import pytest
 
 from greenrail.audit import finding_id, to_finding
 from greenrail.aws import client
-from greenrail.demo import DEMO_POLICY
-from greenrail.demo_training import (
+from greenrail_cli.demo import DEMO_POLICY
+from greenrail_cli.demo.training import (
     JOBS,
     DemoJob,
     JobLifetimes,
     create_job,
-    put_gpu_utilisation,
+    put_gpu_utilization,
     training_scenario,
     watch_executions,
 )
-from greenrail.emulator import ACCOUNT, REGION, Emulator
-from greenrail.emulator.moto_ext import sagemaker_training as ext
+from greenrail_cli.emulator import ACCOUNT, REGION, Emulator
+from greenrail_cli.emulator.moto_ext import sagemaker_training as ext
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +66,7 @@ def enforce() -> Iterator[Emulator]:
 
 def seed(job: DemoJob) -> str:
     create_job(job)
-    put_gpu_utilisation(job.name, job.gpu_percent, job.gpus)
+    put_gpu_utilization(job.name, job.gpu_percent, job.gpus)
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{job.name}"
 
 
@@ -132,7 +132,7 @@ def test_sample_event_stops_an_idle_gpu_job(enforce: Emulator) -> None:
         name, "InProgress", start_time=datetime.fromtimestamp(time.time() - 3 * 3600, UTC)
     )
     for host in (1, 2):
-        put_gpu_utilisation(name, 1.0, gpus=4, host=host)
+        put_gpu_utilization(name, 1.0, gpus=4, host=host)
     imported = record_imports()
 
     enforce.deliver(SAMPLE)

@@ -67,7 +67,7 @@ def event(**overrides: Any) -> dict[str, Any]:
         "region": REGION,
         "action": "stop",
         "mode": Mode.DRY_RUN,
-        "reason": "GPU utilisation under 5% for 60 minutes",
+        "reason": "GPU utilization under 5% for 60 minutes",
         "figures": {"gpu_utilization_percent": 1.5, "instance_type": "ml.p4d.24xlarge"},
         "savings": Savings(usd_per_month=812.5, kgco2e_per_month=41.2),
         "event_id": "evt-1",

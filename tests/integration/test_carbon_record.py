@@ -18,8 +18,8 @@ from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
 
 from greenrail import aws
-from greenrail.emulator.moto_ext import sagemaker_training
 from greenrail.policies import carbon as carbon_policy
+from greenrail_cli.emulator.moto_ext import sagemaker_training
 from tests.conftest import Context, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +147,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         events.put_rule(Name="all", EventBusName=BUS, EventPattern=json.dumps({"source": ["greenrail"]}))
         events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
         handler = load_handler()
-        handler._idempotent_record.cache_clear()
         environment = Env(
             handler, boto3.client("sagemaker", region_name=REGION), queue_url, tmp_path / "policy.yaml"
         )
@@ -200,7 +199,7 @@ def test_new_version_carries_the_record_and_keeps_everything_else(env: Env) -> N
     assert len(env.versions("churn-model")) == 2
 
 
-def test_measured_utilisation_is_normalised(env: Env) -> None:
+def test_measured_utilization_is_normalised(env: Env) -> None:
     env.job("churn-2", tags={"greenrail:model-card": "churn-model"})
     env.card("churn-model", {})
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
@@ -324,7 +323,6 @@ def test_idempotent_per_job_and_status_with_a_state_table(env: Env, monkeypatch:
         BillingMode="PAY_PER_REQUEST",
     )
     monkeypatch.setenv("GREENRAIL_STATE_TABLE", "greenrail-state")
-    env.handler._idempotent_record.cache_clear()
     env.job("churn-7", tags={"greenrail:model-card": "churn-model"})
     env.card("churn-model", UNRELATED_CONTENT)
     first = env.invoke("churn-7", event_id="evt-a")

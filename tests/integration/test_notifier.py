@@ -43,7 +43,7 @@ class FakeSlack:
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
     fake = FakeSlack()
 
     class Handler(BaseHTTPRequestHandler):
@@ -64,6 +64,8 @@ def slack() -> Iterator[FakeSlack]:
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     fake.url = f"http://127.0.0.1:{server.server_address[1]}/services/{SECRET_TOKEN}"
+    # The explicit opt-in for a webhook that is not https://hooks.slack.com (notify's module doc).
+    monkeypatch.setenv("GREENRAIL_SLACK_ALLOWED_HOSTS", f"127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield fake
@@ -224,6 +226,7 @@ def test_slack_failure_keeps_sns_raises_and_never_reveals_url(
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         url = f"http://127.0.0.1:{port}/services/{SECRET_TOKEN}"
+        monkeypatch.setenv("GREENRAIL_SLACK_ALLOWED_HOSTS", f"127.0.0.1:{port}")
     configure_slack(monkeypatch, url)
 
     with pytest.raises(notify.NotificationError) as raised:
@@ -262,3 +265,183 @@ def test_malformed_event_logged_counted_not_raised(
 def test_detail_that_is_not_json(env: dict[str, Any], handler: Any) -> None:
     assert handler({"id": "x", "detail": "{not json"}, LambdaContext())["status"] == "malformed"
     assert handler({"id": "y"}, LambdaContext())["status"] == "malformed"
+
+
+# --- where the webhook may point, and redirects ----------------------------------------------
+
+
+def logged_text(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
+    out = capsys.readouterr()
+    return out.out + out.err + caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+
+
+def test_loopback_webhook_needs_the_explicit_opt_in(
+    env: dict[str, Any],
+    slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    handler: Any,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="greenrail")
+    monkeypatch.delenv("GREENRAIL_SLACK_ALLOWED_HOSTS")
+    configure_slack(monkeypatch, slack.url)
+
+    with pytest.raises(notify.NotificationError) as raised:
+        handler(decision_event(), LambdaContext())
+
+    assert slack.bodies == []  # nothing was sent to 127.0.0.1
+    assert len(received(env)) == 1
+    logged = logged_text(capsys, caplog)
+    assert "GREENRAIL_SLACK_ALLOWED_HOSTS" in logged
+    for text in (logged, str(raised.value)):
+        assert SECRET_TOKEN not in text
+        assert "127.0.0.1" not in text
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed(
+    env: dict[str, Any],
+    slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    handler: Any,
+    status: int,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="greenrail")
+    caplog.set_level(logging.DEBUG, logger="slack_sdk")
+    elsewhere: list[str] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            elsewhere.append(f"{self.command} {self.path}")
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        do_GET = do_POST = answer  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Elsewhere)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        # Even a host that is allowed is not reached through a redirect.
+        slack_port = slack.url.split("/")[2]
+        monkeypatch.setenv("GREENRAIL_SLACK_ALLOWED_HOSTS", f"{slack_port},127.0.0.1:{port}")
+        slack.responses.append((status, {"Location": f"http://127.0.0.1:{port}/stolen"}, "moved"))
+        configure_slack(monkeypatch, slack.url)
+
+        with pytest.raises(notify.NotificationError, match=f"HTTP {status}"):
+            handler(decision_event(), LambdaContext())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert elsewhere == []
+    assert len(slack.bodies) == 1
+    assert len(received(env)) == 1
+    assert SECRET_TOKEN not in logged_text(capsys, caplog)
+
+
+# --- permanent refusals: logged and counted, not retried -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (404, "no_service", "HTTP 404: no_service"),
+        (403, "invalid_token", "HTTP 403: invalid_token"),
+        (400, "<html>a page quoting the request: training data</html>", "HTTP 400"),
+    ],
+)
+def test_slack_4xx_is_permanent_logged_without_url_or_payload(
+    env: dict[str, Any],
+    slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    handler: Any,
+    status: int,
+    body: str,
+    expected: str,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="greenrail")
+    caplog.set_level(logging.DEBUG, logger="slack_sdk")
+    configure_slack(monkeypatch, slack.url)
+    slack.responses.append((status, {}, body))
+
+    result = handler(decision_event(reason="a reason only the message carries"), LambdaContext())
+
+    assert result["status"] == "notified"
+    assert result["slack"] == "rejected"
+    assert result["slack_error"] == expected
+    assert len(slack.bodies) == 1  # not retried
+    assert len(received(env)) == 1  # SNS delivered
+    [record] = [r for r in caplog.records if "Slack refused" in r.getMessage()]
+    assert record.status == status  # type: ignore[attr-defined]
+    assert record.policy == "storage" and record.resource == "s3://b/k"  # type: ignore[attr-defined]
+    logged = logged_text(capsys, caplog)
+    assert SECRET_TOKEN not in logged
+    assert "a reason only the message carries" not in logged
+    assert "<html>" not in logged
+
+
+def test_slack_429_after_the_retries_is_raised(
+    env: dict[str, Any], slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, handler: Any
+) -> None:
+    configure_slack(monkeypatch, slack.url)
+    slack.responses.extend([(429, {"Retry-After": "0"}, "rate_limited")] * 3)
+    with pytest.raises(notify.NotificationError, match="HTTP 429"):
+        handler(decision_event(), LambdaContext())
+    assert len(slack.bodies) == 1 + notify.SLACK_MAX_RATE_LIMIT_RETRIES
+
+
+def test_sns_permanent_error_is_logged_and_reported_not_raised(
+    env: dict[str, Any],
+    slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    handler: Any,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="greenrail")
+    configure_slack(monkeypatch, slack.url)
+    monkeypatch.setenv("GREENRAIL_TOPIC_ARN", env["topic_arn"] + "-deleted")  # SNS answers 404 NotFound
+
+    result = handler(decision_event(reason="a reason only the message carries"), LambdaContext())
+
+    assert result["status"] == "notified"
+    assert result["sns"] is None
+    assert result["sns_error"] == "NotFound"
+    assert result["slack"] == "sent"  # the other channel still delivered
+    [record] = [r for r in caplog.records if "SNS refused" in r.getMessage()]
+    assert record.levelname == "ERROR" and record.exc_info is None
+    assert record.error == "NotFound"  # type: ignore[attr-defined]
+    assert "a reason only the message carries" not in logged_text(capsys, caplog)
+
+
+def test_oversized_decision_still_fits_in_one_sns_message(
+    env: dict[str, Any], slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, handler: Any
+) -> None:
+    configure_slack(monkeypatch, slack.url)
+    event = decision_event(
+        action="none",  # the summary of a "none" decision quotes the reason
+        reason="r" * 1_000_000,
+        resource="s3://b/" + "k" * 300_000,
+        target={f"key{i}": "v" * 100 for i in range(10_000)},
+        figures={f"figure{i}": i for i in range(10_000)},
+    )
+
+    result = handler(event, LambdaContext())
+
+    assert result["status"] == "notified" and result["sns"] and result["slack"] == "sent"
+    [envelope] = received(env)
+    assert len(envelope["Message"].encode()) < 64 * 1024
+    message = json.loads(envelope["Message"])
+    assert message["metadata"]["summary"].startswith("[dry-run] storage: no action for s3://b/kkk")
+    assert len(json.dumps(slack.bodies[0])) < 40_000

@@ -146,7 +146,7 @@ def test_access_denied_is_a_clear_error_not_a_crash(estate: dict[str, Any], lamb
 
 
 def test_bad_policy_document_raises_so_the_event_is_kept(estate: dict[str, Any], lambda_context: Any) -> None:
-    from greenrail.config import PolicyError
+    from greenrail.document import PolicyError
 
     estate["policy"].write_text("storage:\n  mode: always\n")
     with pytest.raises(PolicyError, match="storage.mode"):

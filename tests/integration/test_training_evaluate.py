@@ -17,11 +17,11 @@ from moto import mock_aws
 
 from greenrail import aws
 from greenrail.adapters import sagemaker as sagemaker_adapter
-from greenrail.config import IdleRule, RunawayRule, TrainingPolicy
 from greenrail.decision import Mode
-from greenrail.emulator.moto_ext import sagemaker_training as ext
-from greenrail.policies.training import scan_training
-from greenrail.training_watch import apply, evaluate, mark_announced, watch_step
+from greenrail.flows.watch import watch_step
+from greenrail.policies.training import IdleRule, RunawayRule, TrainingPolicy, apply, evaluate, scan_training
+from greenrail.state import mark_announced
+from greenrail_cli.emulator.moto_ext import sagemaker_training as ext
 from tests.conftest import Context, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,11 +87,11 @@ def create_job(
     )["TrainingJobArn"]
     ext.set_training_job_status(name, "InProgress", start_time=datetime.now(UTC) - timedelta(hours=hours))
     if util is not None:
-        put_utilisation(name, count, util, metric)
+        put_utilization(name, count, util, metric)
     return str(arn)
 
 
-def put_utilisation(name: str, count: int, value: float, metric: str = "GPUUtilization") -> None:
+def put_utilization(name: str, count: int, value: float, metric: str = "GPUUtilization") -> None:
     now = datetime.now(UTC)
     cloudwatch = boto3.client("cloudwatch")
     for n in range(1, count + 1):
@@ -233,7 +233,7 @@ def test_evaluate_handler_output_and_publish(
     monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(policy_file))
     published: list[Any] = []
     module = load_handler("training_evaluate")
-    monkeypatch.setattr(module, "publish", lambda decisions: published.extend(decisions))
+    monkeypatch.setattr("greenrail.bus.publish", lambda decisions: published.extend(decisions))
     arn = create_job("idle")
     out = module.handler({"job_name": "idle", "job_arn": arn, "previous_action": "none"}, LambdaContext())
     assert out == {
@@ -290,7 +290,7 @@ def test_watch_start_handler(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_execution_names() -> None:
-    module = load_handler("training_watch_start")
+    from greenrail.flows import watch as module
     assert module.execution_name("my-job-1") == "training-my-job-1"
     long = module.execution_name("x" * 63)
     assert len(long) <= 80
@@ -356,7 +356,7 @@ def test_access_denied_on_describe_is_a_decision_not_a_crash(
     assert "AccessDeniedException" in step.decision.reason and step.decision.resource == arn
     module = load_handler("training_evaluate")
     published: list[Any] = []
-    monkeypatch.setattr(module, "publish", lambda decisions: published.extend(decisions))
+    monkeypatch.setattr("greenrail.bus.publish", lambda decisions: published.extend(decisions))
     out = module.handler({"job_name": "locked", "job_arn": arn, "previous_action": "none"}, LambdaContext())
     assert out == {
         "done": False,
@@ -398,7 +398,7 @@ def evaluate_handler_with_flaky_bus(monkeypatch: pytest.MonkeyPatch, failing: in
             raise PublishError("bus unavailable")
         published.extend(decisions)
 
-    monkeypatch.setattr(module, "publish", flaky)
+    monkeypatch.setattr("greenrail.bus.publish", flaky)
     return module, published, failures
 
 
@@ -465,7 +465,10 @@ def test_a_job_stopped_by_someone_else_is_not_announced(aws_env: None) -> None:
 def test_member_account_jobs_get_their_own_execution_names(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from greenrail.flows.watch import execution_name
+
     module = load_handler("training_watch_start")
+    module.execution_name = execution_name
     assert module.execution_name("my-job-1", MEMBER) == f"training-{MEMBER}-my-job-1"
     long = module.execution_name("x" * 63, MEMBER)
     assert len(long) <= 80 and long != module.execution_name("x" * 63)

@@ -110,7 +110,7 @@ class TestStatus:
         assert "complies" in finding["Title"]
 
     def test_informational_record_has_no_compliance(self) -> None:
-        finding = audit.to_finding(decision(policy="carbon", severity="INFORMATIONAL", action="record"))
+        finding = audit.to_finding(decision(policy="carbon", severity="INFORMATIONAL", action="publish-carbon-record"))
         assert "Compliance" not in finding
         assert finding["RecordState"] == "ACTIVE"
         assert finding["Severity"] == {"Label": "INFORMATIONAL"}

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from greenrail import carbon
-from greenrail.commands import carbon as command
+from greenrail_cli.commands import carbon as command
 
 JSON_KEYS = {
     "kwh",
@@ -51,7 +51,7 @@ def test_json_prints_exactly_the_record(capsys: pytest.CaptureFixture[str]) -> N
     assert printed == carbon.estimate("ml.p3.2xlarge", 10, "us-east-1").as_dict()
 
 
-def test_count_and_utilisation_are_passed_through(capsys: pytest.CaptureFixture[str]) -> None:
+def test_count_and_utilization_are_passed_through(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [
         "carbon",
         "--instance-type",
@@ -127,7 +127,7 @@ def test_missing_required_argument_exits_2() -> None:
 
 
 def test_through_the_greenrail_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    from greenrail import cli
+    from greenrail_cli import main as cli
 
     argv = ["carbon", "--instance-type", "ml.inf2.xlarge", "--hours", "2", "--region", "ap-south-1"]
     assert cli.main([*argv, "--format", "json"]) == 0

@@ -20,7 +20,7 @@ def approx(value: float) -> object:
     return pytest.approx(value, rel=1e-9)
 
 
-def test_p3_2xlarge_us_east_1_default_utilisation() -> None:
+def test_p3_2xlarge_us_east_1_default_utilization() -> None:
     # ml.p3.2xlarge: 8 vCPUs Broadwell (0.71-3.69 W), 1 V100 (35-306 W), 61 GiB; family p3:
     # largest 64 vCPUs / 488 GiB, embodied 3.5429488 tCO2e. 10 h at 50 %.
     cpu_w = 8 * (0.71 + 0.5 * (3.69 - 0.71))  # 17.6 W
@@ -63,7 +63,7 @@ def test_c5_averages_cascade_lake_and_skylake() -> None:
     assert result.embodied_kgco2e == approx(1.3440944 * 1000 / 35040 * 16 / 96)
 
 
-def test_g4dn_xlarge_eu_north_1_gpu_utilisation() -> None:
+def test_g4dn_xlarge_eu_north_1_gpu_utilization() -> None:
     # ml.g4dn.xlarge: 4 vCPUs Cascade Lake (0.64-3.97 W), 1 T4 (8-71 W), 16 GiB; g4dn largest 96 / 384
     # (metal), Cascade Lake 98.12 GB/chip. 5 h, CPU 30 %, GPU 90 %.
     cpu_w = 4 * (0.64 + 0.3 * (3.97 - 0.64))

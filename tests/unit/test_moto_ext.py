@@ -13,10 +13,10 @@ import pytest
 from moto import mock_aws
 
 from greenrail import aws
-from greenrail.emulator import moto_ext
-from greenrail.emulator.clock import Clock
-from greenrail.emulator.moto_ext import hooks
-from greenrail.emulator.runtime import FunctionSpec, LambdaRuntime
+from greenrail_cli.emulator import moto_ext
+from greenrail_cli.emulator.clock import Clock
+from greenrail_cli.emulator.moto_ext import hooks
+from greenrail_cli.emulator.runtime import FunctionSpec, LambdaRuntime
 
 HANDLER = '''
 import os

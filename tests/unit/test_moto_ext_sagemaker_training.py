@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from greenrail.emulator.moto_ext import sagemaker_training as ext
+from greenrail_cli.emulator.moto_ext import sagemaker_training as ext
 
 
 @pytest.fixture

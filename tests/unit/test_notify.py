@@ -30,6 +30,14 @@ def decision(**overrides: Any) -> Decision:
     return Decision(**fields)
 
 
+def unchecked(**overrides: Any) -> Decision:
+    """A decision the model would refuse (a policy or action outside its vocabulary): the
+    wording must cope with whatever a decision carries."""
+    fields = dict(decision())
+    fields.update(overrides)
+    return Decision.model_construct(**fields)
+
+
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
     notify.reset()
@@ -44,7 +52,7 @@ class TestHumanText:
 
     def test_applied(self) -> None:
         text = notify.human_text(
-            decision(mode=Mode.ENFORCE, applied=True, action="stop_training_job", target={})
+            unchecked(mode=Mode.ENFORCE, applied=True, action="stop_training_job", target={})
         )
         assert text.startswith("[enforce] storage: stop training job s3://b/k (applied)")
 
@@ -70,7 +78,7 @@ class TestHumanText:
 
 class TestSubject:
     def test_ascii_single_line_and_short(self) -> None:
-        subject = notify.subject(decision(resource="s3://b/ünïcode\nkey/" + "x" * 200, policy="stöрage"))
+        subject = notify.subject(unchecked(resource="s3://b/ünïcode\nkey/" + "x" * 200, policy="stöрage"))
         assert len(subject) <= 99  # SNS: "less than 100 characters"
         assert subject.isascii()
         assert "\n" not in subject
@@ -140,7 +148,7 @@ class TestSlackMessage:
 
     def test_limits(self) -> None:
         body = notify.slack_message(
-            decision(policy="p" * 500, reason="r" * 5000, resource="s3://b/" + "k" * 3000)
+            unchecked(policy="p" * 500, reason="r" * 5000, resource="s3://b/" + "k" * 3000)
         )
         assert len(body["blocks"][0]["text"]["text"]) <= notify.SLACK_HEADER_MAX
         assert all(len(f["text"]) <= notify.SLACK_FIELD_MAX for f in body["blocks"][1]["fields"])

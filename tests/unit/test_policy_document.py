@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from greenrail.cli import main
-from greenrail.config import PolicyDocument, PolicyError, parse_policy
 from greenrail.decision import Mode
+from greenrail.document import PolicyDocument, PolicyError, document_model, parse_policy
+from greenrail_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def _keys(data: Any, prefix: str = "") -> set[str]:
 def test_example_is_valid_and_names_every_field() -> None:
     text = (ROOT / "policy.example.yaml").read_text()
     parse_policy(text)
-    model_fields = _fields(PolicyDocument)
+    model_fields = _fields(document_model())
     example_keys = _keys(yaml.safe_load(text))
     missing = {f for f in model_fields if f not in example_keys and not any(
         f.startswith(k + ".") and k.endswith(("transition_days", "price_overrides_usd_per_hour")) for k in example_keys)}
@@ -94,7 +94,7 @@ def test_deployed_policy_is_read_from_ssm_and_cached(monkeypatch: pytest.MonkeyP
     from moto import mock_aws
 
     from greenrail import aws
-    from greenrail.config import load_policy
+    from greenrail.document import load_policy
 
     with mock_aws():
         aws.reset_clients()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from greenrail.carbon import storage_kgco2e_per_gb_month
-from greenrail.config import Exemptions, StoragePolicy
+from greenrail.config import Exemptions
 from greenrail.decision import Mode
 from greenrail.policies.storage import (
     Bucket,
     StorageObject,
+    StoragePolicy,
     classify,
     decide,
     is_governed,

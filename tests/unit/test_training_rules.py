@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 
-from greenrail.config import IdleRule, RunawayRule, TrainingPolicy
 from greenrail.decision import Mode
 from greenrail.policies.training import (
-    HostUtilisation,
+    HostUtilization,
+    IdleRule,
+    RunawayRule,
     TrainingJobSnapshot,
+    TrainingPolicy,
     arn_location,
     decide,
     job_budget,
-    utilisation_basis,
+    utilization_basis,
 )
 from greenrail.pricing import training_price
 
@@ -54,12 +56,12 @@ def job(
 
 def series(
     host: str, raw: float, metric: str = "GPUUtilization", minutes: int = 60, period: int = 300
-) -> HostUtilisation:
+) -> HostUtilization:
     stamps = [NOW - timedelta(seconds=s) for s in range(0, minutes * 60, period)]
-    return HostUtilisation(host=host, metric=metric, timestamps=stamps, values=[raw] * len(stamps))  # type: ignore[arg-type]
+    return HostUtilization(host=host, metric=metric, timestamps=stamps, values=[raw] * len(stamps))  # type: ignore[arg-type]
 
 
-def run(j: TrainingJobSnapshot, hosts: list[HostUtilisation], policy: TrainingPolicy = POLICY):
+def run(j: TrainingJobSnapshot, hosts: list[HostUtilization], policy: TrainingPolicy = POLICY):
     return decide(j, hosts, policy, NOW, training_price(j.instance_type, policy.price_overrides_usd_per_hour))
 
 
@@ -116,14 +118,14 @@ def test_missing_metrics_are_insufficient_data_never_idle() -> None:
 
 def test_gpu_normalised_by_gpu_count() -> None:
     # ml.g5.12xlarge has 4 GPUs: a raw 16 (sum over GPUs) is 4 % per GPU -> idle under 5 %.
-    assert utilisation_basis("ml.g5.12xlarge").devices == 4  # type: ignore[union-attr]
+    assert utilization_basis("ml.g5.12xlarge").devices == 4  # type: ignore[union-attr]
     assert run(job(instance_type="ml.g5.12xlarge"), [series("job/algo-1", 16.0)]).action == "stop"
     # On a one-GPU type the same raw 16 is 16 %: busy.
     assert run(job(), [series("job/algo-1", 16.0)]).action == "none"
 
 
 def test_cpu_normalised_by_vcpu_count() -> None:
-    basis = utilisation_basis("ml.m5.4xlarge")
+    basis = utilization_basis("ml.m5.4xlarge")
     assert basis is not None and basis.metric == "CPUUtilization" and basis.devices == 16
     # 16 vCPUs: raw 64 (sum over cores) is 4 % -> idle; raw 96 is 6 % -> busy.
     idle = run(job(instance_type="ml.m5.4xlarge"), [series("job/algo-1", 64.0, metric="CPUUtilization")])
@@ -135,11 +137,11 @@ def test_cpu_normalised_by_vcpu_count() -> None:
 
 
 def test_trainium_is_judged_on_cpu() -> None:
-    basis = utilisation_basis("ml.trn1.32xlarge")
+    basis = utilization_basis("ml.trn1.32xlarge")
     assert basis is not None and basis.metric == "CPUUtilization"
 
 
-def busy(j: TrainingJobSnapshot) -> list[HostUtilisation]:
+def busy(j: TrainingJobSnapshot) -> list[HostUtilization]:
     return [series(h, 90.0) for h in j.hosts]
 
 

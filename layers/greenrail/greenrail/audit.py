@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from greenrail import arn as arns
+from greenrail.arn import partition_for
 from greenrail.aws import client, region
 from greenrail.decision import Decision
+from greenrail.permissions import calls
 
 SCHEMA_VERSION = "2018-10-08"
 IMPORT_BATCH = 100  # BatchImportFindings takes at most 100 findings per call
@@ -50,12 +52,6 @@ OTHER_DETAILS_MAX = 50  # kept small: Details.Other is a flat map of strings
 OTHER_VALUE_MAX = 1024
 TYPE_PREFIX = "Software and Configuration Checks/Cost Optimization/Greenrail"
 SEVERITY_LABELS = frozenset({"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"})
-
-_S3_ARN = re.compile(r"^arn:(?P<partition>[\w-]+):s3:::(?P<bucket>[^/]+)(?:/(?P<key>.*))?$")
-_ARN = re.compile(
-    r"^arn:(?P<partition>[\w-]+):(?P<service>[\w-]+):(?P<region>[\w-]*):(?P<account>\d*):(?P<rest>.+)$"
-)
-
 
 class FindingsImportError(Exception):
     """Security Hub refused some findings; ``failed`` lists ``{"Id", "ErrorCode", "ErrorMessage"}``."""
@@ -84,14 +80,6 @@ def finding_id(policy: str, resource: str) -> str:
     return f"greenrail/{policy}/{digest}"[:ID_MAX]
 
 
-def partition_for(region_name: str) -> str:
-    if region_name.startswith("cn-"):
-        return "aws-cn"
-    if region_name.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def product_arn(account: str, region_name: str) -> str:
     """The account's own default product: findings imported by the account itself."""
     return f"arn:{partition_for(region_name)}:securityhub:{region_name}:{account}:product/{account}/default"
@@ -111,10 +99,11 @@ def asff_resource(decision: Decision) -> dict[str, Any]:
     entry: dict[str, Any]
     bucket: str | None = None
     key: str | None = None
+    parsed = arns.parse(resource)
     if resource.startswith("s3://"):
         bucket, _, key = resource[len("s3://") :].partition("/")
-    elif match := _S3_ARN.match(resource):
-        partition, bucket, key = match["partition"], match["bucket"], match["key"]
+    elif parsed is not None and parsed.service == "s3":
+        partition, (bucket, _, key) = parsed.partition, parsed.resource.partition("/")
     if bucket:
         if key:
             entry = {"Type": "AwsS3Object", "Id": f"arn:{partition}:s3:::{bucket}/{key}"}
@@ -123,17 +112,17 @@ def asff_resource(decision: Decision) -> dict[str, Any]:
     else:
         # SageMaker jobs, endpoints and model cards have no ASFF resource type of their own.
         entry = {"Type": "Other", "Id": resource, "Details": {"Other": _other_details(decision)}}
-        if match := _ARN.match(resource):
-            partition = match["partition"]
+        if parsed is not None:
+            partition = parsed.partition
     entry.update({"Partition": partition, "Region": decision.region})
     return entry
 
 
 def _other_details(decision: Decision) -> dict[str, str]:
     details: dict[str, str] = {}
-    if match := _ARN.match(decision.resource):
-        resource_type, _, name = match["rest"].partition("/")
-        details.update({"Service": match["service"], "ResourceType": resource_type})
+    if (parsed := arns.parse(decision.resource)) is not None:
+        resource_type, _, name = parsed.resource.partition("/")
+        details.update({"Service": parsed.service, "ResourceType": resource_type})
         if name:
             details["Name"] = name
     for key, value in decision.target.items():
@@ -271,6 +260,7 @@ def _latest_per_id(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
+@calls("securityhub:BatchImportFindings")
 def import_findings(findings: Iterable[dict[str, Any]], securityhub: Any = None) -> int:
     """Import in batches of 100; returns how many were imported, raises if any were refused."""
     securityhub = securityhub or client("securityhub")

@@ -9,7 +9,6 @@ retry loop anywhere in Greenrail. boto3 honours ``AWS_ENDPOINT_URL`` (and per-se
 from __future__ import annotations
 
 import contextvars
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,13 +16,15 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+from greenrail.settings import settings
+
 _lock = threading.Lock()
 # The member account whose resources the current work concerns (Organization deployments).
 _acting_role: contextvars.ContextVar[str | None] = contextvars.ContextVar("greenrail_acting_role", default=None)
 
 
 def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return settings().region
 
 
 ROLE_SESSION_SECONDS = 3600
@@ -36,8 +37,8 @@ def _client(service: str, region_name: str, role_arn: str | None, epoch: int = 0
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": int(os.environ.get("GREENRAIL_AWS_MAX_ATTEMPTS", "5"))},
-        max_pool_connections=int(os.environ.get("GREENRAIL_AWS_MAX_POOL", "20")),
+        retries={"mode": "standard", "max_attempts": settings().aws_max_attempts},
+        max_pool_connections=settings().aws_max_pool,
     )
     session = boto3.session.Session(region_name=region_name)
     if role_arn:
@@ -74,11 +75,11 @@ def member_role_arn(account: str) -> str | None:
     accounts reach the central bus; the central functions act on those accounts' resources
     through the role the member StackSet (org/member-account.yaml) creates.
     """
-    name = os.environ.get("GREENRAIL_MEMBER_ROLE_NAME")
+    config = settings()
+    name = config.member_role_name
     if not name or not account or account == account_id():
         return None
-    partition = os.environ.get("AWS_PARTITION", "aws")
-    return f"arn:{partition}:iam::{account}:role/{name}"
+    return f"arn:{config.partition}:iam::{account}:role/{name}"
 
 
 @contextmanager
@@ -99,7 +100,7 @@ def reset_clients() -> None:
 
 @lru_cache(maxsize=1)
 def account_id() -> str:
-    configured = os.environ.get("GREENRAIL_ACCOUNT_ID")
+    configured = settings().account_id
     if configured:
         return configured
     return str(client("sts").get_caller_identity()["Account"])

@@ -6,11 +6,12 @@ the bus fan them out.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 from greenrail.aws import client
 from greenrail.decision import Decision
+from greenrail.permissions import calls
+from greenrail.settings import settings
 
 PUT_EVENTS_BATCH = 10  # PutEvents takes at most 10 entries per call
 
@@ -20,9 +21,10 @@ class PublishError(Exception):
 
 
 def bus_name() -> str:
-    return os.environ.get("GREENRAIL_BUS_NAME", "greenrail")
+    return settings().bus_name
 
 
+@calls("events:PutEvents", central=True)
 def publish(decisions: Iterable[Decision]) -> int:
     """Put each decision on the bus; returns how many were accepted, raises if any failed."""
     entries = [decision.to_event_entry(bus_name()) for decision in decisions]

@@ -30,13 +30,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from greenrail.sagemaker_facts import UnknownInstanceType
+
+__all__ = ["CarbonEstimate", "InstanceSpec", "UnknownInstanceType", "UnknownStorageClass", "estimate", "instance_spec"]
+
 ML_PREFIX = "ml."
 UNKNOWN_REGION = "unknown"
-
-
-class UnknownInstanceType(ValueError):
-    """An instance type the catalog does not know; the message names the known families."""
-
 
 class UnknownStorageClass(ValueError):
     """An S3 storage class without a replication factor in the coefficients."""
@@ -207,8 +206,8 @@ def estimate(
 ) -> CarbonEstimate:
     """Energy and emissions of ``count`` x ``instance_type`` running ``hours`` in ``region``.
 
-    Utilisations are fractions 0..1 (default 0.5, CCF's average). Raises UnknownInstanceType,
-    or ValueError for negative hours, a count below 1 or a utilisation outside 0..1.
+    Utilizations are fractions 0..1 (default 0.5, CCF's average). Raises UnknownInstanceType,
+    or ValueError for negative hours, a count below 1 or a utilization outside 0..1.
     """
     if hours < 0 or math.isnan(hours):
         raise ValueError(f"hours must be zero or more, got {hours}")

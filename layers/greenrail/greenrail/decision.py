@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,21 @@ class Mode(StrEnum):
     OFF = "off"
     DRY_RUN = "dry-run"
     ENFORCE = "enforce"
+
+
+# The six policies of Greenrail (README, "What Greenrail does").
+PolicyName = Literal["storage", "training", "endpoints", "retraining", "notebooks", "carbon"]
+# What a policy may want done; "none" when the resource complies (or is exempt, or unreadable).
+Action = Literal[
+    "none",
+    "tag", "batch-tag",  # storage
+    "stop", "release-warm-pool", "recommend-bayesian", "recommend-early-stopping",
+    "recommend-completion-criteria", "recommend-spot", "recommend-colocate",  # training
+    "publish-carbon-record",  # carbon
+    "downsize", "recommend-serverless", "recommend-async", "recommend-delete", "recommend-autoscaling",  # endpoints
+    "retrain", "hold",  # retraining
+    "set-idle-shutdown", "delete-app", "set-default-instance", "recommend-auto-stop",  # notebooks
+]
 
 
 class Savings(BaseModel):
@@ -42,11 +57,11 @@ class Decision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    policy: str
+    policy: PolicyName
     resource: str
     account: str
     region: str
-    action: str
+    action: Action
     target: dict[str, Any] = Field(default_factory=dict)
     mode: Mode
     applied: bool = False
@@ -57,6 +72,12 @@ class Decision(BaseModel):
     event_id: str | None = None
     severity: str = "LOW"
     decided_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # What happened to the decision, typed (``figures`` are for people and findings, never read by code):
+    held_back: bool = False  # not applied: the policy's blast radius for this hour was reached
+    error: str | None = None  # not applied: the AWS error code (or the reason) that stopped it
+    already_applied: bool = False  # found already done (perhaps by a run that failed before announcing)
+    announced_late: bool = False  # applied earlier; its first announcement failed
+    status: str | None = None  # the resource's own status when decided (e.g. a training job's)
 
     def scan_line(self) -> dict[str, Any]:
         """The one-line JSON form printed by ``greenrail scan --format json``."""

@@ -12,21 +12,48 @@
   exception message. HTTP 429 is retried by slack_sdk's ``RateLimitErrorRetryHandler``, which
   sleeps for ``Retry-After``; there is no retry loop here.
 
-Both channels are always tried; if either failed, :class:`NotificationError` is raised at the
-end so the asynchronous invocation is retried (then dead-lettered). Delivery is at least once:
-a retry after a Slack failure publishes the SNS message again.
+Where the Slack message may go: only ``https://hooks.slack.com/...`` (no userinfo, no port but
+443), and redirects are never followed (a 3xx answer is a delivery error). Other hosts must be
+listed in ``GREENRAIL_SLACK_ALLOWED_HOSTS``: comma-separated ``host`` or ``host:port`` entries
+(``[::1]:8080`` for IPv6; an entry without a port allows the scheme's default port only). A
+listed host is reached over ``https``; plain ``http`` is allowed only for a listed loopback host
+(``127.0.0.1``, ``localhost``, ``::1``): that is the local emulator's fake webhook
+(``GREENRAIL_SLACK_ALLOWED_HOSTS=127.0.0.1:<port>``). A webhook URL that is not allowed is a
+configuration error: nothing is sent, and the delivery fails (and is retried, then
+dead-lettered, so the decision can be redriven once the secret is fixed).
+
+Every field a notification carries is bounded (see the ``*_MAX`` constants), whatever the
+decision's ``reason``, ``target``, ``resource`` or ``figures`` hold (``figures`` are not sent),
+so the SNS message stays well under SNS's 256 KB; :func:`publish_sns` checks the size before
+publishing all the same.
+
+Failures. Both channels are always tried. A permanent refusal is logged (error code or HTTP
+status, and the decision's policy and resource: never the message, the URL or the response
+body), reported in :func:`notify`'s result (``sns_error`` / ``slack_error``) and not raised:
+retrying cannot change the answer. Permanent means an AWS client error (4xx) that is not
+throttling (:func:`greenrail.aws.is_permanent`), or an HTTP 4xx from Slack other than 408 and 429.
+Anything else (throttling, 5xx, network errors, a Slack 3xx, a missing or disallowed webhook)
+raises :class:`NotificationError` at the end, so the asynchronous invocation is retried (then
+dead-lettered). Delivery is at least once: a retry after a Slack failure publishes the SNS
+message again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
-import os
+import re
+import urllib.request
 from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import urlsplit
 
-from greenrail.aws import client, error_code
+from greenrail.aws import client, error_code, is_permanent
 from greenrail.decision import Decision, Mode
+from greenrail.permissions import calls
+from greenrail.settings import settings
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +62,23 @@ SLACK_HEADER_MAX = 150  # Block Kit header: plain_text, at most 150 characters
 SLACK_FIELD_MAX = 2000  # Block Kit section field: at most 2,000 characters
 SLACK_TEXT_MAX = 3000  # Block Kit section / context text: at most 3,000 characters
 CHAT_DESCRIPTION_MAX = 3000  # kept well inside a chat message
+SUMMARY_MAX = 3000  # the one-line summary (chat metadata, Slack fallback text)
+NAME_MAX = 128  # policy, action, account, region, event id, severity: as they appear in a notification
+RESOURCE_MAX = 2048  # an ARN is at most 2,048 characters; an S3 key 1,024 bytes
+TARGET_ITEMS_MAX = 8  # target entries shown in the summary ...
+TARGET_TEXT_MAX = 300  # ... in at most this many characters
+LOG_FIELD_MAX = 256  # policy / resource / error details in log lines and exception messages
+SNS_MESSAGE_MAX_BYTES = 262_144  # SNS: message body and attributes, 256 KB in all
 SLACK_TIMEOUT_SECONDS = 10
 SLACK_MAX_RATE_LIMIT_RETRIES = 2
 REDACTED = "<redacted webhook url>"
+
+SLACK_WEBHOOK_HOST = "hooks.slack.com"
+ALLOWED_HOSTS_ENV = "GREENRAIL_SLACK_ALLOWED_HOSTS"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+_TRANSIENT_HTTP = frozenset({408, 429})  # Slack answers that a retry may change
+_SLACK_ERROR_TOKEN = re.compile(r"[a-z0-9_]{1,64}")  # Slack's error bodies: "invalid_token", "no_service"
 
 _slack_skip_logged = False
 _secrets_provider: Any = None
@@ -51,6 +92,21 @@ class SlackDeliveryError(Exception):
     """Slack did not accept the message. The message never contains the webhook URL."""
 
 
+class SlackRejectedError(SlackDeliveryError):
+    """Slack refused the message for good (HTTP 4xx other than 408/429): not worth a retry."""
+
+    def __init__(self, status: int, slack_error: str = ""):
+        self.status = status
+        self.slack_error = slack_error
+        super().__init__(
+            f"Slack webhook answered HTTP {status}" + (f": {slack_error}" if slack_error else "")
+        )
+
+
+class MessageTooLarge(Exception):
+    """The SNS message would exceed SNS's size limit (cannot happen with the field bounds)."""
+
+
 def reset() -> None:
     """Forget the cached secret and the "Slack skipped" flag (tests)."""
     global _slack_skip_logged, _secrets_provider
@@ -59,6 +115,18 @@ def reset() -> None:
 
 
 # --- wording --------------------------------------------------------------------------------
+
+
+def _truncate(text: str, limit: int, ellipsis: str = "…") -> str:
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(ellipsis))] + ellipsis
+
+
+def _clip(value: Any, limit: int = NAME_MAX) -> str:
+    """``value`` as text of at most ``limit`` characters, encodable as UTF-8 (no lone surrogates)."""
+    text = _truncate(str(value), limit)
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _number(value: float) -> str:
@@ -72,46 +140,56 @@ def savings_text(decision: Decision) -> str:
     savings = decision.savings
     if not savings.usd_per_month and not savings.kgco2e_per_month:
         return ""
-    return f"${_number(savings.usd_per_month)}/month, {_number(savings.kgco2e_per_month)} kgCO2e/month"
+    text = f"${_number(savings.usd_per_month)}/month, {_number(savings.kgco2e_per_month)} kgCO2e/month"
+    return _clip(text, 2 * NAME_MAX)
 
 
 def _target_text(decision: Decision) -> str:
-    if not decision.target:
+    target = decision.target
+    if not target:
         return ""
-    values = [v for v in decision.target.values() if isinstance(v, str | int | float) and v != ""]
-    if len(values) == 1 and len(decision.target) == 1:
-        return f" for {values[0]}"
-    return " for " + ", ".join(f"{k}={v}" for k, v in decision.target.items())
+    if len(target) == 1:
+        [(key, value)] = target.items()
+        if isinstance(value, str | int | float) and value != "":
+            return " for " + _clip(value, TARGET_TEXT_MAX)
+    shown = ", ".join(
+        f"{_clip(k, NAME_MAX)}={_clip(v, TARGET_TEXT_MAX)}"
+        for k, v in itertools.islice(target.items(), TARGET_ITEMS_MAX)
+    )
+    if len(target) > TARGET_ITEMS_MAX:
+        shown += f", … ({len(target) - TARGET_ITEMS_MAX} more)"
+    return " for " + _truncate(shown, TARGET_TEXT_MAX)
 
 
 def human_text(decision: Decision) -> str:
     """One line for people, e.g.
     ``[dry-run] storage: would tag s3://b/k for ONEZONE_IA — saves $0.42/month, 0.01 kgCO2e/month``.
     """
-    verb = decision.action.replace("_", " ")
+    resource = _clip(decision.resource, RESOURCE_MAX)
+    verb = _clip(decision.action).replace("_", " ")
     if decision.action == "none":
-        what = f"no action for {decision.resource} ({decision.reason})"
+        what = f"no action for {resource} ({_clip(decision.reason, SUMMARY_MAX)})"
     elif decision.applied:
-        what = f"{verb} {decision.resource}{_target_text(decision)} (applied)"
+        what = f"{verb} {resource}{_target_text(decision)} (applied)"
     else:
-        what = f"would {verb} {decision.resource}{_target_text(decision)}"
+        what = f"would {verb} {resource}{_target_text(decision)}"
         if decision.mode is Mode.ENFORCE:
             what += " (not applied)"
     saved = savings_text(decision)
-    return f"[{decision.mode.value}] {decision.policy}: {what}" + (f" — saves {saved}" if saved else "")
+    text = f"[{decision.mode.value}] {_clip(decision.policy)}: {what}" + (
+        f" — saves {saved}" if saved else ""
+    )
+    return _truncate(text, SUMMARY_MAX)
 
 
 def subject(decision: Decision) -> str:
     """An SNS subject: printable ASCII, one line, at most 100 characters."""
-    text = f"Greenrail [{decision.mode.value}] {decision.policy}: {decision.action} {decision.resource}"
+    text = (
+        f"Greenrail [{decision.mode.value}] {_clip(decision.policy, SUBJECT_MAX)}: "
+        f"{_clip(decision.action, SUBJECT_MAX)} {_clip(decision.resource, SUBJECT_MAX)}"
+    )
     ascii_text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
     return _truncate(ascii_text, SUBJECT_MAX, ellipsis="...")
-
-
-def _truncate(text: str, limit: int, ellipsis: str = "…") -> str:
-    if len(text) <= limit:
-        return text
-    return text[: max(0, limit - len(ellipsis))] + ellipsis
 
 
 def next_steps(decision: Decision) -> list[str]:
@@ -120,7 +198,7 @@ def next_steps(decision: Decision) -> list[str]:
     steps: list[str] = []
     if decision.mode is not Mode.ENFORCE:
         steps.append(
-            f"Review the decision; set `{decision.policy}.mode: enforce` in the Greenrail policy to apply it."
+            f"Review the decision; set `{_clip(decision.policy)}.mode: enforce` in the Greenrail policy to apply it."
         )
     elif not decision.applied:
         steps.append("Not applied: check the reason (blast radius, exemption or error) and the logs.")
@@ -130,56 +208,61 @@ def next_steps(decision: Decision) -> list[str]:
 
 def thread_id(decision: Decision) -> str:
     """Decisions about the same resource and policy share a chat thread."""
-    digest = hashlib.sha256(decision.resource.encode()).hexdigest()[:16]
-    return f"greenrail-{decision.policy}-{digest}"
+    digest = hashlib.sha256(decision.resource.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"greenrail-{_clip(decision.policy)}-{digest}"
 
 
 def chat_notification(decision: Decision) -> dict[str, Any]:
-    """The Amazon Q Developer in chat applications custom-notification document."""
+    """The Amazon Q Developer in chat applications custom-notification document.
+
+    Every string in it is bounded (a few tens of KB at most, whatever the decision holds).
+    """
+    policy, action = _clip(decision.policy), _clip(decision.action)
+    resource = _clip(decision.resource, RESOURCE_MAX)
     saved = savings_text(decision) or "none estimated"
     description = "\n".join(
         [
-            f"*Resource:* `{decision.resource}`",
-            f"*Action:* {decision.action} ({'applied' if decision.applied else 'not applied'})",
+            f"*Resource:* `{resource}`",
+            f"*Action:* {action} ({'applied' if decision.applied else 'not applied'})",
             f"*Mode:* {decision.mode.value}",
             f"*Savings:* {saved}",
-            f"*Reason:* {decision.reason}",
+            f"*Reason:* {_clip(decision.reason, CHAT_DESCRIPTION_MAX)}",
         ]
     )
     context = {
-        "policy": decision.policy,
-        "action": decision.action,
+        "policy": policy,
+        "action": action,
         "mode": decision.mode.value,
         "applied": str(decision.applied).lower(),
         "compliant": str(decision.compliant).lower(),
-        "account": decision.account,
-        "region": decision.region,
-        "usdPerMonth": f"{decision.savings.usd_per_month:.4f}",
-        "kgco2ePerMonth": f"{decision.savings.kgco2e_per_month:.4f}",
+        "account": _clip(decision.account),
+        "region": _clip(decision.region),
+        "usdPerMonth": _clip(f"{decision.savings.usd_per_month:.4f}"),
+        "kgco2ePerMonth": _clip(f"{decision.savings.kgco2e_per_month:.4f}"),
         "decidedAt": decision.decided_at.isoformat(),
     }
     if decision.event_id:
-        context["eventId"] = decision.event_id
+        context["eventId"] = _clip(decision.event_id)
     message: dict[str, Any] = {
         "version": "1.0",
         "source": "custom",
         "content": {
             "textType": "client-markdown",
-            "title": _truncate(f":seedling: Greenrail {decision.policy}: {decision.action}", 250),
+            "title": _truncate(f":seedling: Greenrail {policy}: {action}", 250),
             "description": _truncate(description, CHAT_DESCRIPTION_MAX),
             "nextSteps": next_steps(decision),
-            "keywords": [decision.policy, decision.mode.value, decision.action],
+            "keywords": [policy, decision.mode.value, action],
         },
         "metadata": {
             "threadId": thread_id(decision),
             "summary": human_text(decision),
             "eventType": "GreenrailDecision",
-            "relatedResources": [decision.resource],
+            "relatedResources": [resource],
             "additionalContext": context,
         },
     }
     if decision.event_id:
-        message["id"] = decision.event_id
+        message["id"] = _clip(decision.event_id)
     return message
 
 
@@ -187,23 +270,27 @@ def slack_message(decision: Decision) -> dict[str, Any]:
     """An incoming-webhook body: ``text`` (fallback and notifications) plus Block Kit blocks."""
 
     def field(label: str, value: str) -> dict[str, str]:
-        return {"type": "mrkdwn", "text": _truncate(f"*{label}*\n{value}", SLACK_FIELD_MAX)}
+        return {
+            "type": "mrkdwn",
+            "text": _truncate(f"*{label}*\n{_clip(value, SLACK_FIELD_MAX)}", SLACK_FIELD_MAX),
+        }
 
+    policy, action = _clip(decision.policy), _clip(decision.action)
     text = human_text(decision)
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
             "text": {
                 "type": "plain_text",
-                "text": _truncate(f"Greenrail {decision.policy}: {decision.action}", SLACK_HEADER_MAX),
+                "text": _truncate(f"Greenrail {policy}: {action}", SLACK_HEADER_MAX),
             },
         },
         {
             "type": "section",
             "fields": [
-                field("Policy", decision.policy),
-                field("Resource", f"`{decision.resource}`"),
-                field("Action", decision.action),
+                field("Policy", policy),
+                field("Resource", f"`{_clip(decision.resource, RESOURCE_MAX)}`"),
+                field("Action", action),
                 field("Mode", decision.mode.value),
                 field("Applied", "yes" if decision.applied else "no"),
                 field("Savings", savings_text(decision) or "none estimated"),
@@ -216,9 +303,9 @@ def slack_message(decision: Decision) -> dict[str, Any]:
                 {
                     "type": "mrkdwn",
                     "text": _truncate(
-                        f"account {decision.account} · {decision.region} · "
+                        f"account {_clip(decision.account)} · {_clip(decision.region)} · "
                         f"{decision.decided_at.isoformat()}"
-                        + (f" · event {decision.event_id}" if decision.event_id else ""),
+                        + (f" · event {_clip(decision.event_id)}" if decision.event_id else ""),
                         SLACK_TEXT_MAX,
                     ),
                 }
@@ -228,28 +315,55 @@ def slack_message(decision: Decision) -> dict[str, Any]:
     return {"text": _truncate(text, SLACK_TEXT_MAX), "blocks": blocks}
 
 
-# --- delivery -------------------------------------------------------------------------------
+# --- delivery: SNS ----------------------------------------------------------------------------
 
 
+def sns_attributes(decision: Decision) -> dict[str, dict[str, str]]:
+    def attribute(value: str) -> dict[str, str]:
+        return {"DataType": "String", "StringValue": _clip(value) or "-"}
+
+    return {
+        "policy": attribute(decision.policy),
+        "action": attribute(decision.action),
+        "mode": attribute(decision.mode.value),
+        "applied": attribute(str(decision.applied).lower()),
+        "severity": attribute(decision.severity.upper()),
+    }
+
+
+def sns_message_size(message: str, attributes: dict[str, dict[str, str]]) -> int:
+    """Bytes SNS counts against its limit: the body plus each attribute's name, type and value."""
+    return len(message.encode()) + sum(
+        len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+        for name, value in attributes.items()
+    )
+
+
+@calls("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt", central=True)  # the topic has a customer managed key
 def publish_sns(decision: Decision, topic_arn: str) -> str:
     """Publish the chat notification; returns the SNS message id."""
-
-    def attribute(value: str) -> dict[str, str]:
-        return {"DataType": "String", "StringValue": value or "-"}
-
+    message = json.dumps(chat_notification(decision), ensure_ascii=False)
+    attributes = sns_attributes(decision)
+    size = sns_message_size(message, attributes)
+    if size > SNS_MESSAGE_MAX_BYTES:  # the field bounds make this unreachable; never send it anyway
+        raise MessageTooLarge(f"SNS message of {size} bytes exceeds {SNS_MESSAGE_MAX_BYTES}")
     response = client("sns").publish(
         TopicArn=topic_arn,
         Subject=subject(decision),
-        Message=json.dumps(chat_notification(decision), ensure_ascii=False),
-        MessageAttributes={
-            "policy": attribute(decision.policy),
-            "action": attribute(decision.action),
-            "mode": attribute(decision.mode.value),
-            "applied": attribute(str(decision.applied).lower()),
-            "severity": attribute(decision.severity.upper()),
-        },
+        Message=message,
+        MessageAttributes=attributes,
     )
     return str(response["MessageId"])
+
+
+def _permanent_sns_error(exc: BaseException) -> bool:
+    """SNS refused the request for good: an AWS 4xx that is not throttling, or a message too large."""
+    if isinstance(exc, MessageTooLarge):
+        return True
+    return isinstance(getattr(exc, "response", None), dict) and is_permanent(exc)
+
+
+# --- delivery: Slack --------------------------------------------------------------------------
 
 
 def _secrets() -> Any:
@@ -261,9 +375,13 @@ def _secrets() -> Any:
     return _secrets_provider
 
 
+@calls("secretsmanager:GetSecretValue", central=True)
 def slack_webhook_url(secret_arn: str) -> str:
-    """The webhook URL stored in the secret: the bare URL, or JSON ``{"webhook_url": ...}``."""
-    max_age = int(os.environ.get("GREENRAIL_SLACK_SECRET_CACHE_SECONDS", "300"))
+    """The webhook URL stored in the secret: the bare URL, or JSON ``{"webhook_url": ...}``.
+
+    Where it points is checked by :func:`check_webhook_url` before anything is sent.
+    """
+    max_age = settings().slack_secret_cache_seconds
     value = _secrets().get(secret_arn, max_age=max_age)
     if isinstance(value, bytes):
         value = value.decode()
@@ -279,6 +397,78 @@ def slack_webhook_url(secret_arn: str) -> str:
             f"secret {secret_arn} holds no webhook URL (expected the URL or JSON with 'webhook_url')"
         )
     return text
+
+
+def _parse_host_entry(entry: str) -> tuple[str, int | None] | None:
+    """``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address -> (host, port)."""
+    entry = entry.strip().lower()
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ("" if not rest else None)
+    elif entry.count(":") > 1:  # a bare IPv6 address: no port
+        host, port_text = entry, ""
+    else:
+        host, _, port_text = entry.partition(":")
+    if not host or port_text is None or any(ch in host for ch in "/@?#\\ "):
+        return None
+    if not port_text:
+        return host, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return None
+    return host, int(port_text)
+
+
+def allowed_extra_hosts() -> set[tuple[str, int | None]]:
+    """The ``GREENRAIL_SLACK_ALLOWED_HOSTS`` entries, as (lower-case host, port or None)."""
+    allowed: set[tuple[str, int | None]] = set()
+    for entry in (settings().slack_allowed_hosts or "").split(","):
+        if not entry.strip():
+            continue
+        parsed = _parse_host_entry(entry)
+        if parsed is None:
+            logger.warning("ignoring a malformed %s entry", ALLOWED_HOSTS_ENV, extra={"entry": entry[:100]})
+        else:
+            allowed.add(parsed)
+    return allowed
+
+
+def check_webhook_url(url: str) -> None:
+    """Raise SlackDeliveryError unless ``url`` may receive the message (see the module doc).
+
+    The error never contains the URL or any part of it.
+    """
+
+    def refuse(why: str) -> SlackDeliveryError:
+        return SlackDeliveryError(f"Slack webhook URL refused: {why}")
+
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in url):
+        raise refuse("it contains whitespace, control characters or backslashes")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise refuse("it is not a valid URL") from None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise refuse("it is not an http(s) URL with a host")
+    if "@" in parts.netloc:
+        raise refuse("it carries credentials (user info)")
+    if not parts.path.startswith("/"):
+        raise refuse("it has no path")
+    # urllib (which sends the request) must see the same host as the check did.
+    if urllib.request.Request(url).host.lower() != parts.netloc.lower():
+        raise refuse("it is ambiguous")
+    effective_port = port if port is not None else _DEFAULT_PORTS[scheme]
+    if scheme == "https" and host == SLACK_WEBHOOK_HOST and effective_port == 443:
+        return
+    allowed = allowed_extra_hosts()
+    listed = (host, effective_port) in allowed or (
+        (host, None) in allowed and effective_port == _DEFAULT_PORTS[scheme]
+    )
+    if not listed:
+        raise refuse(f"only https://{SLACK_WEBHOOK_HOST}/ and the hosts in {ALLOWED_HOSTS_ENV} are allowed")
+    if scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise refuse(f"plain http is allowed only for a loopback host listed in {ALLOWED_HOSTS_ENV}")
 
 
 class _RedactUrl(logging.Filter):
@@ -307,12 +497,67 @@ def _slack_logger(url: str) -> logging.Logger:
     return slack_logger
 
 
-def send_slack(decision: Decision, url: str) -> None:
-    """Post the Block Kit message; 429 is retried (Retry-After honoured) by slack_sdk."""
-    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-    from slack_sdk.webhook import WebhookClient
+_webhook_client_class: Any = None
 
-    webhook = WebhookClient(
+
+def _no_redirect_webhook_client() -> Any:
+    """slack_sdk's WebhookClient, sending through an opener that never follows a redirect.
+
+    slack_sdk posts with ``urllib.request.urlopen``, whose default opener follows 301/302/303
+    (as a GET, to any host). The subclass replaces the one method that opens the connection;
+    a 3xx then comes back as the response (an HTTPError slack_sdk turns into a WebhookResponse).
+    """
+    global _webhook_client_class
+    if _webhook_client_class is not None:
+        return _webhook_client_class
+
+    from slack_sdk.webhook import WebhookClient, WebhookResponse
+
+    if not callable(getattr(WebhookClient, "_perform_http_request_internal", None)):
+        # Fail closed: without the override, redirects would be followed again.
+        raise SlackDeliveryError("this slack_sdk version cannot be made to refuse redirects")
+
+    class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+            raise HTTPError(req.full_url, code, msg, headers, fp)
+
+    class NoRedirectWebhookClient(WebhookClient):  # type: ignore[misc]
+        def _perform_http_request_internal(self, url: str, req: urllib.request.Request) -> WebhookResponse:
+            handlers: list[urllib.request.BaseHandler] = [
+                RefuseRedirects(),
+                urllib.request.HTTPSHandler(context=self.ssl),
+            ]
+            if self.proxy:  # as slack_sdk does: an explicit proxy, or HTTPS_PROXY / HTTP_PROXY
+                handlers.append(urllib.request.ProxyHandler({"http": self.proxy, "https": self.proxy}))
+            opener = urllib.request.build_opener(*handlers)
+            with opener.open(req, timeout=self.timeout) as http_resp:
+                charset = http_resp.headers.get_content_charset() or "utf-8"
+                body = http_resp.read().decode(charset)
+                return WebhookResponse(
+                    url=url, status_code=http_resp.status, body=body, headers=http_resp.headers
+                )
+
+    _webhook_client_class = NoRedirectWebhookClient
+    return _webhook_client_class
+
+
+def _slack_error_token(body: Any) -> str:
+    """Slack's short error code (``invalid_token``, ``no_service``...), or "" for anything else."""
+    text = str(body or "").strip()
+    return text if _SLACK_ERROR_TOKEN.fullmatch(text) else ""
+
+
+def send_slack(decision: Decision, url: str) -> None:
+    """Post the Block Kit message; 429 is retried (Retry-After honoured) by slack_sdk.
+
+    Raises SlackRejectedError for a permanent refusal (4xx but 408/429), SlackDeliveryError for
+    anything else that is not a 200 (a refused URL, a redirect, 429 after the retries, 5xx,
+    network errors).
+    """
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    check_webhook_url(url)
+    webhook = _no_redirect_webhook_client()(
         url,
         timeout=SLACK_TIMEOUT_SECONDS,
         logger=_slack_logger(url),
@@ -321,47 +566,82 @@ def send_slack(decision: Decision, url: str) -> None:
     try:
         response = webhook.send_dict(slack_message(decision))
     except Exception as exc:  # urllib / socket errors may carry the URL: rebuild the message
-        detail = str(exc).replace(url, REDACTED)
+        detail = _truncate(str(exc).replace(url, REDACTED), LOG_FIELD_MAX)
         raise SlackDeliveryError(f"Slack webhook request failed: {type(exc).__name__}: {detail}") from None
-    if response.status_code != 200:
-        body = str(response.body or "")[:200].replace(url, REDACTED)
-        raise SlackDeliveryError(f"Slack webhook answered HTTP {response.status_code}: {body}")
+    status = int(response.status_code)
+    if status == 200:
+        return
+    slack_error = _slack_error_token(response.body)
+    if 400 <= status < 500 and status not in _TRANSIENT_HTTP:
+        raise SlackRejectedError(status, slack_error)
+    if 300 <= status < 400:
+        raise SlackDeliveryError(f"Slack webhook answered HTTP {status}: redirects are not followed")
+    raise SlackDeliveryError(
+        f"Slack webhook answered HTTP {status}" + (f": {slack_error}" if slack_error else "")
+    )
+
+
+# --- both -------------------------------------------------------------------------------------
 
 
 def notify(decision: Decision) -> dict[str, Any]:
     """Send ``decision`` to every configured channel; raise NotificationError if any failed.
 
-    Returns what was done: ``{"sns": message id or None, "slack": "sent" | "skipped"}``.
+    Returns what was done: ``{"sns": message id or None, "slack": "sent" | "skipped" | "rejected"}``,
+    plus ``"sns_error": <AWS error code>`` when SNS refused the message for good and
+    ``"slack_error": "HTTP <status>[: <slack error>]"`` when Slack did (neither is raised).
     """
     global _slack_skip_logged
     result: dict[str, Any] = {"sns": None, "slack": "skipped"}
     failures: list[str] = []
+    about = {
+        "policy": _clip(decision.policy, LOG_FIELD_MAX),
+        "resource": _clip(decision.resource, LOG_FIELD_MAX),
+    }
 
-    topic_arn = os.environ.get("GREENRAIL_TOPIC_ARN")
+    topic_arn = settings().topic_arn
     if topic_arn:
         try:
             result["sns"] = publish_sns(decision, topic_arn)
         except Exception as exc:
-            logger.exception("SNS publish failed", extra={"topic_arn": topic_arn, "error": error_code(exc)})
-            failures.append(f"sns: {error_code(exc)}")
+            code = _clip(error_code(exc))
+            if _permanent_sns_error(exc):
+                # No exception text, no traceback: they may quote the message. Not retried.
+                logger.error(
+                    "SNS refused the notification (permanent, not retried)", extra={"error": code, **about}
+                )
+                result["sns_error"] = code
+            else:
+                logger.exception("SNS publish failed", extra={"topic_arn": topic_arn, "error": code})
+                failures.append(f"sns: {code}")
     else:
         logger.warning("GREENRAIL_TOPIC_ARN is not set: SNS notification skipped")
 
-    secret_arn = os.environ.get("GREENRAIL_SLACK_SECRET_ARN")
+    secret_arn = settings().slack_secret_arn
     if secret_arn:
         try:
             send_slack(decision, slack_webhook_url(secret_arn))
             result["slack"] = "sent"
+        except SlackRejectedError as exc:
+            logger.error(
+                "Slack refused the notification (permanent, not retried)",
+                extra={"error": str(exc), "status": exc.status, **about},
+            )
+            result["slack"] = "rejected"
+            result["slack_error"] = _clip(
+                f"HTTP {exc.status}" + (f": {exc.slack_error}" if exc.slack_error else "")
+            )
         except SlackDeliveryError as exc:
             logger.error("Slack notification failed", extra={"error": str(exc)})
             failures.append(f"slack: {exc}")
         except Exception as exc:  # Secrets Manager errors (Powertools GetParameterError)
-            logger.error("Slack webhook secret unavailable", extra={"error": f"{type(exc).__name__}: {exc}"})
+            detail = _clip(f"{type(exc).__name__}: {exc}", LOG_FIELD_MAX)
+            logger.error("Slack webhook secret unavailable", extra={"error": detail})
             failures.append(f"slack secret: {type(exc).__name__}")
     elif not _slack_skip_logged:
         logger.info("GREENRAIL_SLACK_SECRET_ARN is not set: Slack notifications are skipped")
         _slack_skip_logged = True
 
     if failures:
-        raise NotificationError(f"{decision.policy} {decision.resource}: " + "; ".join(failures))
+        raise NotificationError(f"{about['policy']} {about['resource']}: " + "; ".join(failures))
     return result

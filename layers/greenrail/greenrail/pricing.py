@@ -17,6 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from greenrail.sagemaker_facts import UnknownInstanceType
+
+__all__ = ["InstancePrice", "UnknownInstanceType", "price_table", "training_price"]
+
 PRICES_FILE = "sagemaker_training_prices.json"
 
 
@@ -30,8 +34,6 @@ class InstancePrice(BaseModel):
     gpus: int | None = None
 
 
-class UnknownInstanceType(KeyError):
-    """No price for the instance type in the data file or the policy's overrides."""
 
 
 @lru_cache(maxsize=1)

@@ -11,18 +11,22 @@ One DynamoDB table, partition key ``id``, TTL attribute ``expiration``.
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from greenrail.aws import client, error_code
+from greenrail.decision import Decision
+from greenrail.permissions import calls
+from greenrail.settings import settings
 
 HOUR_SECONDS = 3600
+logger = logging.getLogger(__name__)
 
 
 def table_name() -> str | None:
-    return os.environ.get("GREENRAIL_STATE_TABLE") or None
+    return settings().state_table
 
 
 # Long enough that the daily sweep does not announce an unchanged object again: dry-run decisions
@@ -59,6 +63,7 @@ class BlastRadius:
         self.table = table or table_name()
         self._local_count = 0  # without a table (CLI runs): counted in this process only
 
+    @calls("dynamodb:UpdateItem", central=True)
     def acquire(self, now: datetime | None = None) -> bool:
         """Take one action slot; False when this hour's cap is reached."""
         if self.cap <= 0:
@@ -90,6 +95,7 @@ class BlastRadius:
         return True
 
 
+@calls("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", central=True)
 def run_once(subject: dict[str, Any], work: Any, name: str, context: Any = None) -> Any:
     """Run ``work()`` once per ``subject`` (a resource and its state); repeats get the first result.
 
@@ -113,3 +119,82 @@ def run_once(subject: dict[str, Any], work: Any, name: str, context: Any = None)
         key_prefix=f"greenrail-{name}",
     )(once)
     return decorated(subject=subject)
+
+
+# ---------------------------------------------------------------- stop records (training)
+# An applied stop is kept until it is announced: if the publish after a successful
+# StopTrainingJob fails, the next watch turn recalls it and announces it then.
+STOP_MARKER_SECONDS = 2 * 86_400  # an unannounced stop is recalled for two days at most
+
+
+def _stop_marker_key(arn: str) -> dict[str, Any]:
+    return {"id": {"S": f"training-stop#{arn}"}}
+
+
+@calls("dynamodb:UpdateItem", central=True)
+def remember_stop(decision: Decision) -> None:
+    """Keep an applied stop decision in the state table, so that it can still be announced if
+    publishing it fails (best effort: a failure here is logged, the stop itself stands)."""
+    table = table_name()
+    if not table:
+        return
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key=_stop_marker_key(decision.resource),
+            UpdateExpression="SET #decision = :decision, expiration = :expires",
+            ExpressionAttributeNames={"#decision": "decision"},
+            ExpressionAttributeValues={
+                ":decision": {"S": decision.model_dump_json()},
+                ":expires": {"N": str(int(time.time()) + STOP_MARKER_SECONDS)},
+            },
+        )
+    except Exception as exc:
+        logger.warning("stop of %s not remembered: %s", decision.resource, exc)
+
+
+@calls("dynamodb:UpdateItem", central=True)
+def recall_stop(arn: str) -> Decision | None:
+    """The stop decision Greenrail applied to the job ``arn``, if it remembered one.
+
+    UpdateItem (with ReturnValues) rather than GetItem: it is the one state-table action the
+    watch's role holds; the condition keeps an absent marker from creating an item.
+    """
+    table = table_name()
+    if not table:
+        return None
+    try:
+        response = client("dynamodb").update_item(
+            TableName=table,
+            Key=_stop_marker_key(arn),
+            UpdateExpression="SET recalled_at = :now",
+            ConditionExpression="attribute_exists(#decision) AND attribute_not_exists(announced)",
+            ExpressionAttributeNames={"#decision": "decision"},
+            ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
+            ReturnValues="ALL_OLD",
+        )
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+    return Decision.model_validate_json(response["Attributes"]["decision"]["S"])
+
+
+@calls("dynamodb:UpdateItem", central=True)
+def mark_announced(decision: Decision) -> None:
+    """The stop decision is published: it must not be recalled (and announced) again."""
+    table = table_name()
+    if not table or decision.action != "stop" or not (decision.applied or decision.announced_late):
+        return
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key=_stop_marker_key(decision.resource),
+            UpdateExpression="SET announced = :yes",
+            ConditionExpression="attribute_exists(#decision)",
+            ExpressionAttributeNames={"#decision": "decision"},
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+    except Exception as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            logger.warning("announcement of the stop of %s not recorded: %s", decision.resource, exc)

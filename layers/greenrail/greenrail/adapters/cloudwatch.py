@@ -12,6 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from greenrail.aws import client
+from greenrail.permissions import calls
 
 MAX_QUERIES_PER_CALL = 500  # GetMetricData: at most 500 MetricDataQuery per request
 
@@ -34,6 +35,7 @@ class MetricSeries(BaseModel):
     values: list[float]
 
 
+@calls("cloudwatch:GetMetricData")
 def get_metric_series(
     queries: Sequence[MetricQuery], start: datetime, end: datetime, period: int, region: str | None = None
 ) -> dict[str, MetricSeries]:

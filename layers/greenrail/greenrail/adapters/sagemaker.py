@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from greenrail.aws import client, error_code
+from greenrail.permissions import calls
 
 SEARCH_PAGE_SIZE = 100  # Search accepts MaxResults up to 100
 
@@ -41,6 +42,7 @@ def _is_not_found(exc: BaseException) -> bool:
     return code == "ValidationException" and ("not found" in message or "could not find" in message)
 
 
+@calls("sagemaker:DescribeTrainingJob")
 def describe_training_job(name: str, region: str | None = None) -> dict[str, Any]:
     try:
         response: dict[str, Any] = client("sagemaker", region).describe_training_job(TrainingJobName=name)
@@ -51,6 +53,7 @@ def describe_training_job(name: str, region: str | None = None) -> dict[str, Any
     return response
 
 
+@calls("sagemaker:ListTags")
 def list_tags(arn: str, region: str | None = None) -> dict[str, str]:
     tags: dict[str, str] = {}
     kwargs: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
@@ -63,6 +66,7 @@ def list_tags(arn: str, region: str | None = None) -> dict[str, str]:
         kwargs["NextToken"] = token
 
 
+@calls("sagemaker:StopTrainingJob")
 def stop_training_job(name: str, region: str | None = None) -> None:
     try:
         client("sagemaker", region).stop_training_job(TrainingJobName=name)
@@ -74,6 +78,7 @@ def stop_training_job(name: str, region: str | None = None) -> None:
         raise
 
 
+@calls("sagemaker:Search")
 def search_in_progress_training_jobs(region: str | None = None) -> Iterator[dict[str, Any]]:
     """Every InProgress training job, as Search's ``TrainingJob`` records (tags inline)."""
     kwargs: dict[str, Any] = {

@@ -5,7 +5,7 @@ The whole rule, in order:
 1. Only terminal jobs (Completed, Stopped, Failed) have a record; exempt jobs and ``mode: off`` get none.
 2. Hours = BillableTimeInSeconds (wall-clock time instances were billed, per instance; excludes the
    time a Spot job waited for capacity), else TrainingTimeInSeconds, else end - start; / 3600.
-3. Utilisation is the job's measured average (CloudWatch ``/aws/sagemaker/TrainingJobs``, per host
+3. Utilization is the job's measured average (CloudWatch ``/aws/sagemaker/TrainingJobs``, per host
    ``<job>/algo-<n>``; CPUUtilization is a sum over cores, up to 100 x vCPUs, GPUUtilization up to
    100 x GPUs, so both are normalised to 0..1). A missing metric falls back to
    ``carbon.default_utilization`` and the record is flagged estimated.
@@ -28,33 +28,44 @@ import copy
 import json
 import math
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from greenrail import carbon
-from greenrail import model_card as cards_adapter
+from greenrail.adapters import model_cards as cards_adapter
 from greenrail.aws import error_code
-from greenrail.config import CarbonPolicy
+from greenrail.config import BlastRadiusCap, Exemptions, Strict
 from greenrail.decision import Decision, Mode
+from greenrail.protocol import PolicyDefinition, Rule, Trigger
+from greenrail.sagemaker_facts import TERMINAL_STATUSES, TRAINING_NAMESPACE, host_dimension
 from greenrail.state import BlastRadius
 
-POLICY = "carbon"
-ACTION = "publish-carbon-record"
+POLICY: Final = "carbon"
+
+
+class CarbonPolicy(Strict):
+    """The policy document's ``carbon:`` section."""
+
+    mode: Mode = Mode.DRY_RUN
+    model_card_tag_key: str = "greenrail:model-card"
+    create_draft_cards: bool = True
+    default_utilization: float = Field(default=0.5, ge=0, le=1)
+    exemptions: Exemptions = Field(default_factory=Exemptions)
+    blast_radius: BlastRadiusCap = Field(default_factory=lambda: BlastRadiusCap(max_actions_per_hour=1_000))
+
+
+ACTION: Final = "publish-carbon-record"
 SEVERITY = "INFORMATIONAL"
-TERMINAL_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
 METRIC_GROUP = "Sustainability"
 DRAFT_PREFIX = "greenrail-"
 CUSTOM_PREFIX = "greenrail_carbon_"
-TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 MAX_DATAPOINTS_PER_HOST = 1440
 
-# IAM actions behind this policy (with greenrail.model_card.PERMISSIONS).
-PERMISSIONS = ("sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "cloudwatch:GetMetricData")
 
 
 class CardStore(Protocol):
-    """What the policy needs from Model Cards (greenrail.model_card, or a fake in tests)."""
+    """The Model Card port: greenrail.adapters.model_cards, or tests.fakes.InMemoryCards in unit tests."""
 
     def describe(self, name: str) -> cards_adapter.ModelCard | None: ...
 
@@ -74,8 +85,8 @@ class _SageMakerCards:
         return cards_adapter.update_content(name, content)
 
 
-class Utilisation(BaseModel):
-    """Measured average utilisation, fractions 0..1; None where the metric was missing."""
+class Utilization(BaseModel):
+    """Measured average utilization, fractions 0..1; None where the metric was missing."""
 
     cpu: float | None = None
     gpu: float | None = None
@@ -128,67 +139,44 @@ def metric_period_seconds(start: datetime, end: datetime, now: datetime | None =
     return step * math.ceil(period / step)
 
 
-def measure_utilisation(job: dict[str, Any], cloudwatch: Any) -> Utilisation:
-    """Average CPU and GPU utilisation over the job's hosts, normalised to 0..1 (None when missing)."""
+def measure_utilization(job: dict[str, Any]) -> Utilization:
+    """Average CPU and GPU utilization over the job's hosts, normalised to 0..1 (None when missing)."""
+    from greenrail.adapters import cloudwatch
+
     groups = instance_groups(job)
     start, end = job.get("TrainingStartTime"), job.get("TrainingEndTime")
     if len(groups) != 1 or not isinstance(start, datetime) or not isinstance(end, datetime) or end <= start:
-        return Utilisation()  # heterogeneous clusters name hosts per group: not measured, falls back
+        return Utilization()  # heterogeneous clusters name hosts per group: not measured, falls back
     instance_type, count = groups[0]
     try:
         spec = carbon.instance_spec(instance_type)
     except carbon.UnknownInstanceType:
-        return Utilisation()
-    period = metric_period_seconds(start, end)
+        return Utilization()
     metrics = [("cpu", "CPUUtilization", spec.vcpus)]
     if spec.gpu_count:
         metrics.append(("gpu", "GPUUtilization", spec.gpu_count))
-    queries = []
-    for key, metric, _ in metrics:
-        for host in range(1, count + 1):
-            queries.append(
-                {
-                    "Id": f"{key}{host}",
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": TRAINING_NAMESPACE,
-                            "MetricName": metric,
-                            "Dimensions": [
-                                {"Name": "Host", "Value": f"{job['TrainingJobName']}/algo-{host}"}
-                            ],
-                        },
-                        "Period": period,
-                        "Stat": "Average",
-                    },
-                    "ReturnData": True,
-                }
-            )
+    queries = [
+        cloudwatch.MetricQuery(id=f"{key}{host}", namespace=TRAINING_NAMESPACE, metric=metric, stat="Average",
+                               dimensions={"Host": host_dimension(job["TrainingJobName"], host)})
+        for key, metric, _ in metrics
+        for host in range(1, count + 1)
+    ]
+    series = cloudwatch.get_metric_series(queries, start, end, metric_period_seconds(start, end))
     values: dict[str, list[float]] = {key: [] for key, _, _ in metrics}
-    for offset in range(0, len(queries), 500):  # GetMetricData takes at most 500 queries
-        kwargs: dict[str, Any] = {
-            "MetricDataQueries": queries[offset : offset + 500],
-            "StartTime": start,
-            "EndTime": end,
-        }
-        while True:
-            response = cloudwatch.get_metric_data(**kwargs)
-            for result in response.get("MetricDataResults", []):
-                values[result["Id"].rstrip("0123456789")].extend(result.get("Values", []))
-            if not response.get("NextToken"):
-                break
-            kwargs["NextToken"] = response["NextToken"]
+    for query_id, found in series.items():
+        values[query_id.rstrip("0123456789")].extend(found.values)
     scale = {key: 100.0 * units for key, _, units in metrics}
     averages = {
         key: min(1.0, max(0.0, sum(found) / len(found) / scale[key])) if found else None
         for key, found in values.items()
     }
-    return Utilisation(cpu=averages.get("cpu"), gpu=averages.get("gpu"))
+    return Utilization(cpu=averages.get("cpu"), gpu=averages.get("gpu"))
 
 
 # --- the record ----------------------------------------------------------------------------------
 
 
-def _estimate(job: dict[str, Any], hours: float, region: str, used: Utilisation) -> carbon.CarbonEstimate:
+def _estimate(job: dict[str, Any], hours: float, region: str, used: Utilization) -> carbon.CarbonEstimate:
     groups = instance_groups(job)
     if not groups:
         raise carbon.UnknownInstanceType("the training job has no ResourceConfig.InstanceType")
@@ -324,7 +312,7 @@ def _draft_content(job_name: str) -> str:
 def record_training_job(
     job: dict[str, Any],
     tags: dict[str, str],
-    measured: Utilisation,
+    measured: Utilization,
     policy: CarbonPolicy,
     *,
     account: str,
@@ -385,22 +373,22 @@ def record_training_job(
 
 
 def compute_record(
-    job: dict[str, Any], measured: Utilisation, policy: CarbonPolicy, region: str
+    job: dict[str, Any], measured: Utilization, policy: CarbonPolicy, region: str
 ) -> tuple[carbon.CarbonEstimate, dict[str, Any]]:
     """The job's carbon record and the decision figures; raises ValueError for an unknown instance type."""
     hours = job_hours(job)
     groups = instance_groups(job)
     default = policy.default_utilization
-    used = Utilisation(
+    used = Utilization(
         cpu=default if measured.cpu is None else measured.cpu,
         gpu=default if measured.gpu is None else measured.gpu,
     )
     record = _estimate(job, hours, region, used)
     notes = []
     if measured.cpu is None:
-        notes.append(f"CPU utilisation not measured: assumed {default:g}")
+        notes.append(f"CPU utilization not measured: assumed {default:g}")
     if measured.gpu is None and any(carbon.instance_spec(t).gpu_count for t, _ in groups):
-        notes.append(f"GPU utilisation not measured: assumed {default:g}")
+        notes.append(f"GPU utilization not measured: assumed {default:g}")
     if notes:
         record = record.model_copy(update={"estimated": True, "notes": notes + record.notes})
     figures: dict[str, Any] = {
@@ -477,3 +465,35 @@ def _publish(
         cards.update_content(card, content)
         return _Outcome(reason=f"carbon record written as a new version of {card}", applied=True)
     return _Outcome(reason=f"carbon record written as a {verb} {card}", applied=True)
+
+
+def _record_uses() -> tuple[Any, ...]:
+    from greenrail import bus, document, state
+    from greenrail.adapters import cloudwatch, sagemaker
+
+    return (document.read_parameter, sagemaker.describe_training_job, sagemaker.list_tags,
+            cloudwatch.get_metric_series, cards_adapter.describe, cards_adapter.create_draft,
+            cards_adapter.update_content, state.run_once, state.BlastRadius.acquire, bus.publish)
+
+
+def _apply(decision: Decision, *args: Any, **kwargs: Any) -> Decision:
+    """The carbon record is written while it is decided (the card's content is the decision's
+    evidence): ``record_training_job`` writes in enforce mode; nothing is left to apply."""
+    return decision
+
+
+DEFINITION = PolicyDefinition(
+    name=POLICY,
+    summary="each finished training job's energy and emissions on its SageMaker Model Card",
+    config=CarbonPolicy,
+    decide=record_training_job,
+    apply=_apply,
+    scan=None,
+    triggers=(
+        Trigger("CarbonRecordFunction", _record_uses, member=True, rules=(
+            Rule("TrainingJobEnded", ("sagemaker-training-job-completed.json",),
+                 ("nearmiss/sagemaker-training-job-inprogress.json", "sagemaker-training-job-inprogress.json",
+                  "nearmiss/sagemaker-endpoint-in-service.json")),
+        )),
+    ),
+)

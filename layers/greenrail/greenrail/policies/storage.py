@@ -21,12 +21,71 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Final, Literal
 
-from greenrail.config import StoragePolicy
+from pydantic import Field, field_validator
+
+from greenrail.config import BlastRadiusCap, Exemptions, Strict
 from greenrail.decision import Decision, Mode, Savings
+from greenrail.protocol import PolicyDefinition, Rule, Trigger
 
-POLICY = "storage"
+POLICY: Final = "storage"
+
+
+# ---------------------------------------------------------------- configuration (policy document `storage:`)
+class StorageClassRule(Strict):
+    """Objects with a key path segment in ``segments`` go to ``storage_class``."""
+
+    segments: list[str]
+    storage_class: Literal["ONEZONE_IA", "INTELLIGENT_TIERING", "STANDARD_IA"]
+
+
+def _default_storage_rules() -> list[StorageClassRule]:
+    return [
+        StorageClassRule(
+            segments=["train", "training", "test", "validation", "val"], storage_class="ONEZONE_IA"
+        )
+    ]
+
+
+class StorageSweep(Strict):
+    batch_operations_threshold: int = Field(default=10_000, ge=1)
+    manifest_bucket: str | None = None
+    batch_operations_role_arn: str | None = None
+
+
+class StoragePolicy(Strict):
+    mode: Mode = Mode.DRY_RUN
+    opt_in_tag_key: str = "greenrail:storage"
+    opt_in_tag_value: str = "managed"
+    buckets: list[str] = Field(default_factory=list, description="governed even without the opt-in tag")
+    rules: list[StorageClassRule] = Field(default_factory=_default_storage_rules)
+    default_storage_class: Literal["INTELLIGENT_TIERING", "STANDARD_IA", "ONEZONE_IA"] = (
+        "INTELLIGENT_TIERING"
+    )
+    min_object_size_bytes: int = Field(default=128 * 1024, ge=0)
+    transition_days: dict[str, int] = Field(
+        default_factory=lambda: {"ONEZONE_IA": 30, "STANDARD_IA": 30, "INTELLIGENT_TIERING": 0}
+    )
+    target_tag_key: str = "greenrail:storage-class"
+    exemptions: Exemptions = Field(default_factory=Exemptions)
+    blast_radius: BlastRadiusCap = Field(default_factory=lambda: BlastRadiusCap(max_actions_per_hour=10_000))
+    sweep: StorageSweep = Field(default_factory=StorageSweep)
+
+    @field_validator("transition_days")
+    @classmethod
+    def _ia_minimum(cls, days: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(days) - {"ONEZONE_IA", "STANDARD_IA", "INTELLIGENT_TIERING"})
+        if unknown:
+            raise ValueError(f"unknown storage classes {unknown}: use ONEZONE_IA, STANDARD_IA, INTELLIGENT_TIERING")
+        if any(value < 0 for value in days.values()):
+            raise ValueError("days cannot be negative")
+        for storage_class in ("ONEZONE_IA", "STANDARD_IA"):
+            if days.get(storage_class, 30) < 30:
+                # S3 refuses lifecycle transitions to the IA classes before 30 days.
+                raise ValueError(f"{storage_class} transitions need at least 30 days")
+        return days
+
 MANAGED_RULE_PREFIX = "greenrail-"
 _COLD = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 # Where S3 Lifecycle can move an object from (S3 User Guide, "Transitioning objects using Amazon
@@ -131,9 +190,9 @@ def decide(obj: StorageObject, bucket: Bucket, policy: StoragePolicy, account: s
     }
     figures: dict[str, Any] = {"category": category, "size_bytes": obj.size, "current_storage_class": obj.storage_class}
 
-    def none(reason: str) -> Decision:
+    def none(reason: str, already_applied: bool = False) -> Decision:
         return Decision(**base, action="none", compliant=True, reason=reason, figures=figures,
-                        severity="INFORMATIONAL")
+                        severity="INFORMATIONAL", already_applied=already_applied)
 
     exemptions = policy.exemptions
     if exemptions.exempts(bucket.name, bucket.tags):
@@ -147,7 +206,7 @@ def decide(obj: StorageObject, bucket: Bucket, policy: StoragePolicy, account: s
         return none(f"already in {target_class}")
     if obj.tags.get(policy.target_tag_key) == target_class:
         figures["already_tagged"] = True  # perhaps by us, in a run that did not get to announce it
-        return none(f"already tagged for {target_class}; the bucket's lifecycle rule moves it")
+        return none(f"already tagged for {target_class}; the bucket's lifecycle rule moves it", already_applied=True)
     if target_class not in LIFECYCLE_TRANSITIONS.get(obj.storage_class, frozenset()):
         return none(f"S3 Lifecycle cannot move {obj.storage_class} objects to {target_class}")
     savings, money = monthly_savings(obj.size, obj.storage_class, target_class, region)
@@ -237,7 +296,7 @@ def apply(decision: Decision, obj: StorageObject, policy: StoragePolicy, blast_r
         return decision.model_copy(update={
             "reason": decision.reason + f"; not applied: blast radius of {policy.blast_radius.max_actions_per_hour} "
                                         "actions per hour reached",
-            "figures": {**decision.figures, "blast_radius_reached": True},
+            "figures": {**decision.figures, "blast_radius_reached": True}, "held_back": True,
         })
     target = decision.target["storage_class"]
     try:
@@ -250,7 +309,7 @@ def apply(decision: Decision, obj: StorageObject, policy: StoragePolicy, blast_r
         if is_permanent(exc):  # access denied, object gone, too many tags, a refused rule...
             return decision.model_copy(update={
                 "reason": decision.reason + f"; not applied: {code}: {exc}",
-                "figures": {**decision.figures, "error": code},
+                "figures": {**decision.figures, "error": code}, "error": code,
             })
         raise  # throttling that outlived botocore's retries: the invocation is retried
     return decision.model_copy(update={
@@ -310,14 +369,6 @@ def scan_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str
     return results
 
 
-@dataclass
-class SweepResult:
-    bucket: str
-    evaluated: int = 0
-    decisions: list[Decision] = field(default_factory=list)
-    batch_jobs: dict[str, str] = field(default_factory=dict)
-
-
 def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObject]], policy: StoragePolicy,
                         account: str, region: str, manifest_id: str) -> tuple[list[Decision], dict[str, str]]:
     """Above the threshold, one S3 Batch Operations tagging job per target class instead of one call per object.
@@ -365,91 +416,65 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
     return decisions, jobs
 
 
-class NotApplied(Exception):
-    """A decision held back by the blast radius: it must not be remembered as done."""
-
-    def __init__(self, decision: Decision):
-        super().__init__(decision.reason)
-        self.decision = decision
-
-
-def process_object(decision: Decision, obj: StorageObject, policy: StoragePolicy, blast_radius: Any,
-                   once: Any, publish: Any) -> Decision:
-    """Apply a decision and announce it, each exactly once per object state.
-
-    ``once(subject, work)`` runs ``work`` once per subject (Powertools idempotency on the state
-    table). Acting and announcing are two steps with two subjects, so that a failed PutEvents
-    after a tag write is retried without tagging again and without losing the announcement; a
-    decision held back by the blast radius is not remembered, so the next event or sweep tries
-    again.
-    """
-    # the object's state (an overwrite with the same bytes keeps the ETag but not the tags) and
-    # what is decided for it (a new policy may choose another class)
-    subject = {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "modified": obj.last_modified,
-               "mode": decision.mode.value, "target": decision.target.get("storage_class")}
-
-    def act() -> dict[str, Any]:
-        done = apply(decision, obj, policy, blast_radius)
-        if done.figures.get("blast_radius_reached"):
-            raise NotApplied(done)
-        return done.model_dump(mode="json")
-
-    try:
-        outcome = Decision.model_validate(once(subject, act))
-    except NotApplied as held_back:
-        outcome = held_back.decision
-    if outcome.action != "none":
-        announced = {**subject, "announce": outcome.action, "applied": outcome.applied}
-        def announce() -> dict[str, Any]:
-            publish([outcome])
-            return {"published": True}
-
-        once(announced, announce)
-    return outcome
-
-
 def _token(bucket: str, storage_class: str, items: list[tuple[Decision, StorageObject]]) -> str:
     """CreateJob's ClientRequestToken: the same objects make the same token (and the same job)."""
     keys = "\n".join(sorted(f"{o.key}\t{o.etag}" for _, o in items))
     return hashlib.sha256(f"{bucket}\n{storage_class}\n{keys}".encode()).hexdigest()[:64]
 
 
-def sweep_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str,
-                 blast_radius: Any, once: Any, publish: Any) -> SweepResult:
-    """Backfill one governed bucket: per object below the batch threshold, a Batch job above it.
 
-    Only objects without tags go into a Batch Operations job (S3PutObjectTagging replaces an
-    object's whole tag set); tagged objects are always tagged one by one, keeping their tags.
-    """
-    scanned = scan_bucket(bucket, policy, account, region, policy.mode)
-    result = SweepResult(bucket.name, evaluated=len(scanned))
-    pending = [(d, o) for d, o in scanned if d.action == "tag"]
-    # objects tagged by a run that failed before announcing: process_object finds its record
-    recheck = [(d, o) for d, o in scanned if d.figures.get("already_tagged")]
-    if len(pending) > policy.sweep.batch_operations_threshold:
-        untagged = [(d, o) for d, o in pending if not o.tags]
-        pending = [(d, o) for d, o in pending if o.tags]
 
-        if untagged:
-            # The same set of objects (by key and ETag) gets one manifest and one job, however many
-            # sweeps see it; preparing and announcing are two steps, as for single objects.
-            digest = hashlib.sha256("\n".join(sorted(f"{o.key}\t{o.etag}" for _, o in untagged)).encode()).hexdigest()
-            subject = {"bucket": bucket.name, "batch": digest, "mode": policy.mode.value}
+def scan(policy: StoragePolicy, mode: Mode) -> list[Decision]:
+    """Every object of every governed bucket of this account and region (``greenrail scan``);
+    in enforce mode the tags are applied, within the blast radius (counted in this process)."""
+    from greenrail.aws import account_id, region
+    from greenrail.state import BlastRadius
 
-            def prepare() -> list[dict[str, Any]]:
-                decisions, _ = batch_job_decisions(bucket, untagged, policy, account, region, digest[:16])
-                return [d.model_dump(mode="json") for d in decisions]
+    account, where = account_id(), region()
+    blast = BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour, table="")
+    decisions = []
+    for bucket in governed_buckets(policy):
+        for decision, obj in scan_bucket(bucket, policy, account, where, mode):
+            decisions.append(apply(decision, obj, policy, blast))
+    return decisions
 
-            result.decisions = [Decision.model_validate(d) for d in once(subject, prepare)]
 
-            def announce() -> dict[str, Any]:
-                publish(result.decisions)
-                return {"published": True}
+def _adapters() -> Any:
+    from greenrail import bus, document, state
+    from greenrail.adapters import s3
 
-            once({**subject, "announce": True}, announce)
-            result.batch_jobs = {d.target["storage_class"]: d.figures.get("batch_job_id", "") for d in result.decisions}
-    for decision, obj in pending + recheck:
-        outcome = process_object(decision, obj, policy, blast_radius, once, publish)
-        if outcome.action != "none":
-            result.decisions.append(outcome)
-    return result
+    return s3, bus, document, state
+
+
+def _object_uses() -> tuple[Any, ...]:
+    s3, bus, document, state = _adapters()
+    return (document.read_parameter, s3.bucket_tags, s3.head_object, s3.object_tags, s3.lifecycle_rules,
+            s3.put_lifecycle_rules, s3.put_object_tag, state.run_once, state.BlastRadius.acquire, bus.publish)
+
+
+def _sweep_uses() -> tuple[Any, ...]:
+    from greenrail.adapters import organizations
+
+    s3, bus, document, state = _adapters()
+    return (document.read_parameter, organizations.active_accounts, s3.bucket_names, s3.bucket_tags,
+            s3.list_objects, s3.object_tags, s3.lifecycle_rules, s3.put_lifecycle_rules, s3.put_object_tag,
+            s3.write_manifest, s3.create_tagging_job, state.run_once, state.BlastRadius.acquire, bus.publish)
+
+
+DEFINITION = PolicyDefinition(
+    name=POLICY,
+    summary="training and test data to One Zone-IA or Intelligent-Tiering (object tags + managed lifecycle rules)",
+    config=StoragePolicy,
+    decide=decide,
+    apply=apply,
+    scan=scan,
+    triggers=(
+        Trigger("StorageObjectFunction", _object_uses, member=True, rules=(
+            Rule("ObjectCreated", ("s3-object-created.json",),
+                 ("nearmiss/s3-object-deleted.json", "nearmiss/s3-object-created-custom-source.json",
+                  "sagemaker-training-job-inprogress.json")),
+        )),
+        Trigger("StorageSweepFunction", _sweep_uses, member=True),
+        Trigger("StorageSweepStateMachine", definition="storage_sweep.asl.json"),
+    ),
+)

@@ -23,39 +23,70 @@ month's savings (``figures.savings_basis`` says so).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenrail.config import IdleRule, TrainingPolicy
+from greenrail import arn as arns
+from greenrail.adapters import cloudwatch, sagemaker
+from greenrail.aws import ACCESS_DENIED_CODES, account_id, error_code, region
+from greenrail.config import BlastRadiusCap, Exemptions, Strict
 from greenrail.decision import Decision, Mode, Savings
-from greenrail.pricing import InstancePrice
+from greenrail.pricing import InstancePrice, UnknownInstanceType, training_price
+from greenrail.protocol import PolicyDefinition, Rule, Trigger
+from greenrail.sagemaker_facts import (
+    DEFAULT_MAX_RUNTIME_SECONDS,
+    TRAINING_NAMESPACE,
+    host_dimension,
+)
+from greenrail.state import BlastRadius
 
-POLICY = "training"
-NAMESPACE = "/aws/sagemaker/TrainingJobs"
-TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
-DEFAULT_MAX_RUNTIME_SECONDS = 86_400  # CreateTrainingJob's MaxRuntimeInSeconds default (1 day)
+POLICY: Final = "training"
+NAMESPACE = TRAINING_NAMESPACE
+logger = logging.getLogger(__name__)
+UNREADABLE = "Unreadable"  # status of a job Greenrail may not describe (AccessDenied)
 MIN_COVERAGE = 0.8  # share of the window's periods a host must report to be judged
 IDLE_FINDING = "IdleTrainingJob"
 RUNAWAY_FINDING = "RunawayTrainingJob"
 # Accelerators that publish no GPUUtilization (Neuron devices): judged on CPU.
 _NO_GPU_METRIC = re.compile(r"^ml\.(trn|inf)\d")
 
-UtilisationMetric = Literal["GPUUtilization", "CPUUtilization"]
+UtilizationMetric = Literal["GPUUtilization", "CPUUtilization"]
 
 
 def arn_location(arn: str | None) -> tuple[str | None, str | None]:
-    """(account, region) of an ARN such as ``arn:aws:sagemaker:REGION:ACCOUNT:training-job/NAME``;
-    (None, None) for anything else. In an Organization deployment the job's account is not the
-    central account Greenrail runs in: decisions carry the job's."""
-    parts = (arn or "").split(":", 5)
-    if len(parts) < 6 or parts[0] != "arn":
-        return None, None
-    region, account = parts[3], parts[4]
-    return (account if re.fullmatch(r"\d{12}", account) else None), (region or None)
+    """(account, region) of an ARN (``greenrail.arn.location``): in an Organization deployment the
+    job's account is not the central account Greenrail runs in, and decisions carry the job's."""
+    return arns.location(arn)
+
+
+# ---------------------------------------------------------------- configuration (policy document `training:`)
+class IdleRule(Strict):
+    gpu_threshold_percent: float = Field(default=5.0, ge=0, le=100)
+    cpu_threshold_percent: float = Field(default=5.0, ge=0, le=100)
+    window_minutes: int = Field(default=60, ge=5)
+    warmup_minutes: int = Field(default=30, ge=0)
+
+
+class RunawayRule(Strict):
+    max_runtime_hours: float = Field(default=72.0, gt=0)
+    default_budget_usd: float | None = Field(default=None, gt=0)
+    budget_tag_key: str = "greenrail:budget-usd"
+
+
+class TrainingPolicy(Strict):
+    mode: Mode = Mode.DRY_RUN
+    check_interval_minutes: int = Field(default=15, ge=1, le=1440)
+    idle: IdleRule = Field(default_factory=IdleRule)
+    runaway: RunawayRule = Field(default_factory=RunawayRule)
+    price_overrides_usd_per_hour: dict[str, float] = Field(default_factory=dict)
+    exemptions: Exemptions = Field(default_factory=Exemptions)
+    blast_radius: BlastRadiusCap = Field(default_factory=lambda: BlastRadiusCap(max_actions_per_hour=10))
 
 
 class TrainingJobSnapshot(BaseModel):
@@ -112,30 +143,30 @@ class TrainingJobSnapshot(BaseModel):
 
     @property
     def hosts(self) -> list[str]:
-        return [f"{self.name}/algo-{n}" for n in range(1, self.instance_count + 1)]
+        return [host_dimension(self.name, n) for n in range(1, self.instance_count + 1)]
 
 
-class HostUtilisation(BaseModel):
-    """One host's utilisation datapoints as CloudWatch reports them (sum over devices)."""
+class HostUtilization(BaseModel):
+    """One host's utilization datapoints as CloudWatch reports them (sum over devices)."""
 
     model_config = ConfigDict(extra="forbid")
 
     host: str
-    metric: UtilisationMetric
+    metric: UtilizationMetric
     timestamps: list[datetime] = Field(default_factory=list)
     values: list[float] = Field(default_factory=list)
 
 
-class UtilisationBasis(BaseModel):
+class UtilizationBasis(BaseModel):
     """Which metric judges idleness for an instance type, and what 100 % means."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    metric: UtilisationMetric
+    metric: UtilizationMetric
     devices: int  # GPUs or vCPUs: the raw metric goes up to 100 x devices
 
 
-def utilisation_basis(instance_type: str, price: InstancePrice | None = None) -> UtilisationBasis | None:
+def utilization_basis(instance_type: str, price: InstancePrice | None = None) -> UtilizationBasis | None:
     """GPU types by GPU count, CPU types by vCPU count; None when the type is unknown.
 
     The instance catalogue is ``greenrail.carbon.instance_spec`` (data/instances.json); the
@@ -147,9 +178,9 @@ def utilisation_basis(instance_type: str, price: InstancePrice | None = None) ->
     if _NO_GPU_METRIC.match(instance_type):
         gpus = 0
     if gpus:
-        return UtilisationBasis(metric="GPUUtilization", devices=gpus)
+        return UtilizationBasis(metric="GPUUtilization", devices=gpus)
     if vcpus:
-        return UtilisationBasis(metric="CPUUtilization", devices=vcpus)
+        return UtilizationBasis(metric="CPUUtilization", devices=vcpus)
     return None
 
 
@@ -190,7 +221,7 @@ class IdleAssessment(BaseModel):
 
 
 def _host_figures(
-    series: HostUtilisation | None,
+    series: HostUtilization | None,
     start: datetime,
     end: datetime,
     devices: int,
@@ -221,10 +252,10 @@ def _host_figures(
 
 def assess_idle(
     job: TrainingJobSnapshot,
-    hosts: list[HostUtilisation],
+    hosts: list[HostUtilization],
     rule: IdleRule,
     now: datetime,
-    basis: UtilisationBasis | None,
+    basis: UtilizationBasis | None,
 ) -> IdleAssessment:
     period = metric_period(rule)
     threshold = rule.gpu_threshold_percent
@@ -400,13 +431,14 @@ def _decision(job: TrainingJobSnapshot, mode: Mode, **fields: Any) -> Decision:
         target={},
         mode=mode,
         compliant=action == "none",
+        status=job.status,
         **fields,
     )
 
 
 def decide(
     job: TrainingJobSnapshot,
-    hosts: list[HostUtilisation],
+    hosts: list[HostUtilization],
     policy: TrainingPolicy,
     now: datetime,
     price: InstancePrice | None,
@@ -432,7 +464,7 @@ def decide(
             event_id=event_id,
         )
 
-    basis = utilisation_basis(job.instance_type, price)
+    basis = utilization_basis(job.instance_type, price)
     idle = assess_idle(job, hosts, policy.idle, now, basis)
     cost = assess_cost(job, policy, price)
     figures.update(cost.model_dump())
@@ -471,9 +503,9 @@ def decide(
 
 def _compliant_reason(idle: IdleAssessment) -> str:
     return {
-        "busy": "busy: at least one host at or over the utilisation threshold in the window",
+        "busy": "busy: at least one host at or over the utilization threshold in the window",
         "warming-up": "within the warm-up period and first idle window: idleness not judged yet",
-        "insufficient-data": "insufficient data: utilisation metrics missing for the window (never read as idle)",
+        "insufficient-data": "insufficient data: utilization metrics missing for the window (never read as idle)",
         "unknown-instance-type": "unknown instance type: idleness not judged",
     }.get(idle.state, idle.state)
 
@@ -482,13 +514,231 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def scan_training(
-    policy: TrainingPolicy, mode: Mode | None = None, now: datetime | None = None
-) -> list[Decision]:
-    """Evaluate every InProgress training job (``greenrail scan --policies training``).
+# ---------------------------------------------------------------- loading and applying (through the adapters)
+def job_location(arn: str | None) -> tuple[str, str]:
+    """(account, region) of the job: from its ARN, else where Greenrail runs."""
+    account, job_region = arn_location(arn)
+    return account or account_id(), job_region or region()
 
-    In enforce mode the stops are applied, within the blast radius; otherwise decisions only.
+
+def _price(instance_type: str, policy: TrainingPolicy) -> InstancePrice | None:
+    try:
+        return training_price(instance_type, policy.price_overrides_usd_per_hour)
+    except UnknownInstanceType:
+        return None
+
+
+def fetch_utilization(
+    jobs: Iterable[TrainingJobSnapshot], policy: TrainingPolicy, now: datetime
+) -> dict[str, list[HostUtilization]]:
+    """Each job's per-host utilization over the idle window, in as few GetMetricData calls as can be.
+
+    Exempt jobs and jobs still inside warm-up + window are skipped: the rule would not look at
+    their metrics.
     """
-    from greenrail.training_watch import scan
+    rule = policy.idle
+    period = metric_period(rule)
+    window = rule.window_minutes * 60
+    queries: list[cloudwatch.MetricQuery] = []
+    owners: dict[str, tuple[str, str, str]] = {}  # query id -> (job arn, host, metric)
+    for job in jobs:
+        if job.status != "InProgress" or job.elapsed_seconds < rule.warmup_minutes * 60 + window:
+            continue
+        if policy.exemptions.exempts(job.name, job.tags):
+            continue
+        basis = utilization_basis(job.instance_type, _price(job.instance_type, policy))
+        if basis is None:
+            continue
+        for host in job.hosts:
+            query_id = f"q{len(queries)}"
+            queries.append(
+                cloudwatch.MetricQuery(
+                    id=query_id, namespace=NAMESPACE, metric=basis.metric, dimensions={"Host": host}
+                )
+            )
+            owners[query_id] = (job.arn, host, basis.metric)
+    if not queries:
+        return {}
+    # One extra period before the window, so the first bucket of the window is complete.
+    start = datetime.fromtimestamp(now.timestamp() - window - period, UTC)
+    series = cloudwatch.get_metric_series(queries, start, now, period)
+    result: dict[str, list[HostUtilization]] = {}
+    for query_id, (arn, host, metric) in owners.items():
+        found = series[query_id]
+        result.setdefault(arn, []).append(
+            HostUtilization(host=host, metric=metric, timestamps=found.timestamps, values=found.values)  # type: ignore[arg-type]
+        )
+    return result
 
-    return scan(policy, mode or policy.mode, now)
+
+def _gone_decision(
+    job_name: str,
+    mode: Mode,
+    reason: str,
+    arn: str | None = None,
+    status: str = "NotFound",
+    error: str | None = None,
+) -> Decision:
+    account, job_region = job_location(arn)
+    figures: dict[str, Any] = {"job_name": job_name, "status": status}
+    if error:
+        figures["error"] = error
+    return Decision(
+        policy=POLICY,
+        resource=arn or f"arn:aws:sagemaker:{job_region}:{account}:training-job/{job_name}",
+        account=account,
+        region=job_region,
+        action="none",
+        mode=mode,
+        compliant=error is None,
+        reason=reason,
+        figures=figures,
+        status=status,
+        error=error,
+    )
+
+
+def evaluate(
+    job_name: str,
+    policy: TrainingPolicy,
+    now: datetime | None = None,
+    mode: Mode | None = None,
+    job_arn: str | None = None,
+) -> Decision:
+    """The policy's decision about one job now (DescribeTrainingJob, ListTags, GetMetricData).
+
+    A job Greenrail may not describe (AccessDenied) gets an ``action: none`` decision with
+    ``figures.status`` ``Unreadable`` and the error named: not published, the watch goes on.
+    """
+    now = now or datetime.now(UTC)
+    mode = mode or policy.mode
+    try:
+        described = sagemaker.describe_training_job(job_name)
+    except sagemaker.TrainingJobNotFound:
+        return _gone_decision(job_name, mode, "TrainingJobNotFound: the job no longer exists", job_arn)
+    except Exception as exc:
+        code = error_code(exc)
+        if code not in ACCESS_DENIED_CODES:
+            raise
+        logger.warning("DescribeTrainingJob %s denied: %s", job_name, exc)
+        return _gone_decision(
+            job_name,
+            mode,
+            f"DescribeTrainingJob failed: {code}; the job cannot be evaluated",
+            job_arn,
+            status=UNREADABLE,
+            error=code,
+        )
+    tags = (
+        sagemaker.list_tags(described["TrainingJobArn"])
+        if described["TrainingJobStatus"] == "InProgress"
+        else {}
+    )
+    account, job_region = job_location(described["TrainingJobArn"])
+    job = TrainingJobSnapshot.from_api(described, now, account, job_region, tags)
+    hosts = fetch_utilization([job], policy, now).get(job.arn, [])
+    return decide(job, hosts, policy, now, _price(job.instance_type, policy), mode)
+
+
+def _with(decision: Decision, reason: str | None = None, **updates: Any) -> Decision:
+    figures = {**decision.figures, **updates.pop("figures", {})}
+    if reason:
+        updates["reason"] = f"{decision.reason}; {reason}"
+    return decision.model_copy(update={**updates, "figures": figures})
+
+
+def apply(decision: Decision, policy: TrainingPolicy, blast_radius: BlastRadius | None = None) -> Decision:
+    """Carry out a ``stop`` decision in enforce mode; any other decision is returned as it is."""
+    if decision.action != "stop" or decision.mode is not Mode.ENFORCE or decision.applied:
+        return decision
+    blast_radius = blast_radius or BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)
+    if not blast_radius.acquire():
+        return _with(
+            decision,
+            f"not stopped: blast radius of {blast_radius.cap} stops per hour reached",
+            held_back=True,
+            figures={"blocked": "BlastRadiusCapReached"},
+        )
+    job_name = str(decision.figures.get("job_name") or decision.resource.rsplit("/", 1)[-1])
+    try:
+        sagemaker.stop_training_job(job_name)
+    except sagemaker.TrainingJobNotFound:
+        return _with(
+            decision,
+            "TrainingJobNotFound: deleted before the stop; nothing to do",
+            action="none",
+            compliant=True,
+            status="NotFound",
+            figures={"status": "NotFound"},
+        )
+    except sagemaker.TrainingJobNotStoppable as exc:
+        return _with(
+            decision,
+            f"no longer InProgress when stopping ({exc}); nothing to do",
+            action="none",
+            compliant=True,
+            figures={"stop_skipped": "NotInProgress"},
+        )
+    except Exception as exc:
+        code = error_code(exc)
+        if code not in ACCESS_DENIED_CODES:
+            raise
+        logger.warning("StopTrainingJob %s denied: %s", job_name, exc)
+        return _with(decision, f"StopTrainingJob failed: {code}", error=code, figures={"error": code})
+    return _with(decision, applied=True, status="Stopping", figures={"status": "Stopping"})
+
+
+def scan(policy: TrainingPolicy, mode: Mode | None = None, now: datetime | None = None) -> list[Decision]:
+    """Every InProgress job, from Search (tags inline), metrics fetched in batches."""
+    now = now or datetime.now(UTC)
+    jobs = [
+        TrainingJobSnapshot.from_api(record, now, *job_location(record.get("TrainingJobArn")))
+        for record in sagemaker.search_in_progress_training_jobs()
+    ]
+    utilization = fetch_utilization(jobs, policy, now)
+    blast_radius = BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)
+    decisions = []
+    for job in jobs:
+        decision = decide(
+            job, utilization.get(job.arn, []), policy, now, _price(job.instance_type, policy), mode
+        )
+        decisions.append(apply(decision, policy, blast_radius))
+    return decisions
+
+
+scan_training = scan  # the name `greenrail scan` used before the registry
+
+
+def _watch_uses() -> tuple[Any, ...]:
+    from greenrail import bus, document, state
+
+    return (document.read_parameter, sagemaker.describe_training_job, sagemaker.list_tags,
+            sagemaker.stop_training_job, cloudwatch.get_metric_series, state.BlastRadius.acquire,
+            state.remember_stop, state.recall_stop, state.mark_announced, bus.publish)
+
+
+def _start_uses() -> tuple[Any, ...]:
+    from greenrail import document
+    from greenrail.adapters import stepfunctions
+
+    return (document.read_parameter, stepfunctions.start_execution)
+
+
+DEFINITION = PolicyDefinition(
+    name=POLICY,
+    summary="stop idle and runaway SageMaker training jobs",
+    config=TrainingPolicy,
+    decide=decide,
+    apply=apply,
+    scan=scan,
+    triggers=(
+        Trigger("TrainingWatchStartFunction", _start_uses, rules=(
+            Rule("TrainingInProgress", ("sagemaker-training-job-inprogress.json",),
+                 ("nearmiss/training-watch-completed.json", "nearmiss/training-watch-stopping.json",
+                  "nearmiss/training-watch-other-source.json", "nearmiss/training-watch-tuning-job.json",
+                  "sagemaker-training-job-completed.json", "nearmiss/sagemaker-endpoint-in-service.json")),
+        )),
+        Trigger("TrainingEvaluateFunction", _watch_uses, member=True),
+        Trigger("TrainingWatchStateMachine", definition="training_watch.asl.json"),
+    ),
+)

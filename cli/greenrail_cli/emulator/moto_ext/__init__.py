@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from greenrail.emulator.clock import Clock
-    from greenrail.emulator.runtime import LambdaRuntime
+    from greenrail_cli.emulator.clock import Clock
+    from greenrail_cli.emulator.runtime import LambdaRuntime
 
 
 class Hooks:
@@ -42,7 +42,7 @@ def apply(runtime: LambdaRuntime, clock: Clock) -> None:
     hooks.event_log = []
     if _applied:
         return
-    from greenrail.emulator.moto_ext import awslambda, events, s3, s3control, stepfunctions
+    from greenrail_cli.emulator.moto_ext import awslambda, events, s3, s3control, stepfunctions
 
     events.apply()
     awslambda.apply()
@@ -50,7 +50,7 @@ def apply(runtime: LambdaRuntime, clock: Clock) -> None:
     s3control.apply()
     stepfunctions.apply()
     try:
-        from greenrail.emulator.moto_ext import sagemaker_training
+        from greenrail_cli.emulator.moto_ext import sagemaker_training
     except ImportError:  # pragma: no cover - present once the training policy lands
         pass
     else:

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"greenrail {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"greenrail.commands.{name}").register(subparsers)
+        importlib.import_module(f"greenrail_cli.commands.{name}").register(subparsers)
     return parser
 
 

@@ -16,7 +16,7 @@ def register(subparsers: Any) -> None:
         help="estimate energy (kWh) and emissions (kgCO2e) of SageMaker instances",
         description=(
             "Estimate energy and emissions with Cloud Carbon Footprint's method for AWS. "
-            "Utilisations are fractions 0..1 (default 0.5, CCF's average)."
+            "Utilizations are fractions 0..1 (default 0.5, CCF's average)."
         ),
     )
     parser.add_argument(
@@ -25,8 +25,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--count", type=int, default=1, help="number of instances (default 1)")
     parser.add_argument("--hours", type=float, required=True, help="hours each instance runs")
     parser.add_argument("--region", required=True, help="AWS region, e.g. eu-west-1")
-    parser.add_argument("--cpu-util", type=float, default=None, help="average CPU utilisation, 0..1")
-    parser.add_argument("--gpu-util", type=float, default=None, help="average GPU utilisation, 0..1")
+    parser.add_argument("--cpu-util", type=float, default=None, help="average CPU utilization, 0..1")
+    parser.add_argument("--gpu-util", type=float, default=None, help="average GPU utilization, 0..1")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(func=run)
 
@@ -49,7 +49,7 @@ def _table(record: dict[str, Any], notes: list[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from greenrail import carbon
+    import greenrail.carbon as carbon
 
     try:
         result = carbon.estimate(

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from greenrail.aws import client
-from greenrail.emulator.runtime import FunctionSpec, LambdaRuntime
+from greenrail_cli.emulator.iam import role_actions, role_of
+from greenrail_cli.emulator.runtime import FunctionSpec, LambdaRuntime
 
 PLACEHOLDER_BUCKET = "greenrail-emulator-artifacts"
 
@@ -391,6 +392,9 @@ class Deployer:
             Environment=props.get("Environment", {"Variables": {}}),
         )["FunctionArn"]
         code_dir, handler = self.code.get(logical_id, (None, None))
+        resources = self.stack.template["Resources"]
+        role = role_of(resources[logical_id])
+        granted = role_actions(resources, role, lambda name: self.resolver.conditions.get(name, False)) if role else None
         if code_dir is not None:
             self.runtime.register(FunctionSpec(
                 logical_id=logical_id, name=name, arn=arn, code_dir=code_dir,
@@ -398,6 +402,7 @@ class Deployer:
                 environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
                 memory_mb=int(props.get("MemorySize", 128)), timeout_seconds=int(props.get("Timeout", 3)),
                 dead_letter_arn=(props.get("DeadLetterConfig") or {}).get("TargetArn"),
+                granted_actions=granted,
             ))
         self._set(logical_id, name, Arn=arn)
 

@@ -15,7 +15,7 @@ from moto.events import models as events_models
 from moto.events.utils import EventTemplateParser
 from moto.utilities.arns import parse_arn
 
-from greenrail.emulator.moto_ext import hooks
+from greenrail_cli.emulator.moto_ext import hooks
 
 _original_send = events_models.Rule.send_to_targets
 _original_put_events = events_models.EventsBackend.put_events

@@ -15,7 +15,7 @@ from typing import Any
 from moto.awslambda import models as lambda_models
 from moto.awslambda_simple import models as lambda_simple_models
 
-from greenrail.emulator.moto_ext import hooks
+from greenrail_cli.emulator.moto_ext import hooks
 
 _original_invoke_lambda = lambda_models.LambdaFunction._invoke_lambda
 _original_simple_invoke = lambda_simple_models.LambdaSimpleBackend.invoke

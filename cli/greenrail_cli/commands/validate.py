@@ -13,7 +13,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: Any) -> int:
-    from greenrail.config import PolicyError, load_policy_file
+    from greenrail.document import PolicyError, load_policy_file
 
     try:
         document = load_policy_file(args.file)
@@ -22,6 +22,8 @@ def run(args: Any) -> int:
             print(f"{exc.source}: {path}: {message}", file=sys.stderr)
         print(f"{exc.source}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
-    modes = ", ".join(f"{name}={getattr(document, name).mode.value}" for name in ("storage", "training", "carbon"))
+    from greenrail.registry import names
+
+    modes = ", ".join(f"{name}={getattr(document, name).mode.value}" for name in names())
     print(f"{args.file}: valid ({modes})")
     return 0

@@ -54,6 +54,8 @@ class FunctionSpec:
     timeout_seconds: int = 60
     max_retry_attempts: int = 2
     dead_letter_arn: str | None = None
+    # What the function's role allows (from the deployed template); None: not enforced.
+    granted_actions: frozenset[str] | None = None
 
 
 @dataclass
@@ -129,9 +131,23 @@ class LambdaRuntime:
                 "AWS_LAMBDA_FUNCTION_NAME": spec.name,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
                 "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             }
         )
         return LambdaRuntime._EnvSwap(env)
+
+    @staticmethod
+    def _permissions(spec: FunctionSpec) -> Any:
+        """moto does not enforce IAM: while the function runs, every call its code declares
+        (``greenrail.permissions.calls``) must be granted to its role, or it fails as AWS would."""
+        from contextlib import nullcontext
+
+        from greenrail.permissions import guarded
+        from greenrail_cli.emulator.iam import guard_for
+
+        if spec.granted_actions is None:
+            return nullcontext()
+        return guarded(guard_for(spec.logical_id, spec.granted_actions))
 
     # ------------------------------------------------------------ invocation
     def invoke(self, name_or_arn: str, event: Any) -> Any:
@@ -145,7 +161,7 @@ class LambdaRuntime:
             handler: Callable[[Any, Any], Any] = getattr(module, function_name)
             context = LambdaContext(spec.name, spec.arn, spec.memory_mb, spec.timeout_seconds)
             payload = copy.deepcopy(event)
-            with self._environment(spec):
+            with self._environment(spec), self._permissions(spec):
                 try:
                     result = handler(payload, context)
                 except Exception as exc:

@@ -10,14 +10,15 @@ import json
 import sys
 from typing import Any
 
-POLICIES = ("storage", "training")
-
 
 def register(subparsers: Any) -> None:
+    from greenrail.flows.scan import scannable
+
+    names = scannable()
     parser = subparsers.add_parser("scan", help="evaluate existing resources now", description=__doc__)
     parser.add_argument("--policy", help="policy document (YAML); default: every policy's defaults")
-    parser.add_argument("--policies", default=",".join(POLICIES),
-                        help=f"comma-separated policies to evaluate (default: {','.join(POLICIES)})")
+    parser.add_argument("--policies", default=",".join(names),
+                        help=f"comma-separated policies to evaluate (default: {','.join(names)})")
     parser.add_argument("--mode", choices=("dry-run", "enforce"), default="dry-run",
                         help="dry-run (default) only reports; enforce also acts, within the blast radius")
     parser.add_argument("--all", action="store_true", help="also list resources that need nothing")
@@ -26,13 +27,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: Any) -> int:
-    from greenrail.config import PolicyDocument, PolicyError, load_policy_file
     from greenrail.decision import Mode
+    from greenrail.document import PolicyDocument, PolicyError, load_policy_file
+    from greenrail.flows.scan import scan, scannable
 
+    known = scannable()
     wanted = [name.strip() for name in args.policies.split(",") if name.strip()]
-    unknown = sorted(set(wanted) - set(POLICIES))
+    unknown = sorted(set(wanted) - set(known))
     if unknown:
-        print(f"unknown policies: {', '.join(unknown)} (choose from {', '.join(POLICIES)})", file=sys.stderr)
+        print(f"unknown policies: {', '.join(unknown)} (choose from {', '.join(known)})", file=sys.stderr)
         return 2
     try:
         document = load_policy_file(args.policy) if args.policy else PolicyDocument()
@@ -41,10 +44,8 @@ def run(args: Any) -> int:
             print(f"{exc.source}: {path}: {message}", file=sys.stderr)
         return 2
     mode = Mode(args.mode)
-    decisions = []
     try:
-        for name in wanted:
-            decisions.extend(SCANNERS[name](document, mode))
+        decisions = scan(wanted, document, mode)
     except Exception as exc:  # an AWS error: say which, exit non-zero
         from greenrail.aws import error_code
 
@@ -57,30 +58,6 @@ def run(args: Any) -> int:
     else:
         print(render_table(shown, len(decisions)))
     return 0
-
-
-def _scan_storage(document: Any, mode: Any) -> list[Any]:
-    from greenrail.aws import account_id, region
-    from greenrail.policies import storage
-    from greenrail.state import BlastRadius
-
-    policy = document.storage
-    account, where = account_id(), region()
-    blast = BlastRadius("storage", policy.blast_radius.max_actions_per_hour, table="")
-    decisions = []
-    for bucket in storage.governed_buckets(policy):
-        for decision, obj in storage.scan_bucket(bucket, policy, account, where, mode):
-            decisions.append(storage.apply(decision, obj, policy, blast))
-    return decisions
-
-
-def _scan_training(document: Any, mode: Any) -> list[Any]:
-    from greenrail.policies.training import scan_training
-
-    return list(scan_training(document.training, mode))
-
-
-SCANNERS = {"storage": _scan_storage, "training": _scan_training}
 
 
 def render_table(decisions: list[Any], evaluated: int) -> str:

@@ -1,4 +1,4 @@
-"""SageMaker Model Cards: describe, create a Draft, write new content (a new version), list versions.
+"""SageMaker Model Cards: describe, create a Draft, write new content (a new version).
 
 An adapter only: it decides nothing. The limits below are the service's, from the SageMaker API
 reference and the model card JSON schema (FACTS.md, "Model Cards").
@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from greenrail.aws import NOT_FOUND_CODES, client, error_code
+from greenrail.permissions import calls
 
 CONTENT_MAX_CHARS = 100_000  # CreateModelCard / UpdateModelCard Content
 CUSTOM_DETAIL_MAX_CHARS = 1024  # additional_information.custom_details values
@@ -19,14 +20,6 @@ NAME_MAX_CHARS = 63  # ModelCardName; also evaluation_details[].name and metric 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 READ_ONLY_STATUSES = frozenset({"Approved", "Archived"})
 
-# IAM actions this adapter uses (least privilege is derived from here, see the template).
-PERMISSIONS = (
-    "sagemaker:DescribeModelCard",
-    "sagemaker:CreateModelCard",
-    "sagemaker:UpdateModelCard",
-    "sagemaker:ListModelCardVersions",
-    "sagemaker:AddTags",  # CreateModelCard with Tags
-)
 
 
 class ModelCard(BaseModel):
@@ -45,6 +38,7 @@ def card_name(text: str) -> str:
     return name or "greenrail"
 
 
+@calls("sagemaker:DescribeModelCard")
 def describe(name: str, region_name: str | None = None) -> ModelCard | None:
     """The latest version of card ``name``, or None when there is no such card."""
     try:
@@ -62,6 +56,7 @@ def describe(name: str, region_name: str | None = None) -> ModelCard | None:
     )
 
 
+@calls("sagemaker:CreateModelCard", "sagemaker:AddTags")  # AddTags: CreateModelCard with Tags
 def create_draft(
     name: str, content: str, tags: dict[str, str] | None = None, region_name: str | None = None
 ) -> str:
@@ -72,6 +67,7 @@ def create_draft(
     return str(client("sagemaker", region_name).create_model_card(**kwargs)["ModelCardArn"])
 
 
+@calls("sagemaker:UpdateModelCard")
 def update_content(name: str, content: str, region_name: str | None = None) -> str:
     """Write new content to card ``name`` (SageMaker makes it a new version); status is left alone.
 
@@ -79,12 +75,3 @@ def update_content(name: str, content: str, region_name: str | None = None) -> s
     """
     response = client("sagemaker", region_name).update_model_card(ModelCardName=name, Content=content)
     return str(response["ModelCardArn"])
-
-
-def list_versions(name: str, region_name: str | None = None) -> list[dict[str, Any]]:
-    """Every version summary of card ``name``, oldest first."""
-    paginator = client("sagemaker", region_name).get_paginator("list_model_card_versions")
-    versions: list[dict[str, Any]] = []
-    for page in paginator.paginate(ModelCardName=name, SortBy="Version", SortOrder="Ascending"):
-        versions.extend(page.get("ModelCardVersionSummaryList", []))
-    return versions

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from greenrail.decision import DECISION_DETAIL_TYPE, Decision
-from greenrail.emulator.clock import Clock
-from greenrail.emulator.deploy import Stack, deploy
-from greenrail.emulator.runtime import LambdaRuntime
+from greenrail_cli.emulator.clock import Clock
+from greenrail_cli.emulator.deploy import Stack, deploy
+from greenrail_cli.emulator.runtime import LambdaRuntime
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-REPO_ROOT = Path(__file__).resolve().parents[4]
 
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "emulator",
@@ -40,8 +39,13 @@ _CLEARED = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "GREENRAIL_POLICY_FILE", "GREENRA
 
 
 def template_path() -> Path:
-    """template.yaml of this checkout (GREENRAIL_TEMPLATE overrides)."""
-    return Path(os.environ.get("GREENRAIL_TEMPLATE", REPO_ROOT / "template.yaml"))
+    """The SAM template to deploy: ``GREENRAIL_TEMPLATE``, else ``template.yaml`` in the working
+    directory (``make demo`` runs from the repository's root). Never guessed from this file's place:
+    the package may be installed anywhere."""
+    path = Path(os.environ.get("GREENRAIL_TEMPLATE", "template.yaml"))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no SAM template here; run from the repository's root or set GREENRAIL_TEMPLATE")
+    return path.resolve()
 
 
 class Emulator:
@@ -71,7 +75,7 @@ class Emulator:
         from moto import mock_aws
 
         from greenrail import aws
-        from greenrail.emulator import moto_ext
+        from greenrail_cli.emulator import moto_ext
 
         for key in (*_FAKE_CREDENTIALS, *_CLEARED, "GREENRAIL_POLICY_CACHE_SECONDS"):
             self._saved_env[key] = os.environ.get(key)
@@ -173,7 +177,7 @@ class Emulator:
     @property
     def events(self) -> list[tuple[str, dict[str, Any]]]:
         """Every event a rule matched, with its bus, in order."""
-        from greenrail.emulator.moto_ext import hooks
+        from greenrail_cli.emulator.moto_ext import hooks
 
         return list(hooks.event_log)
 

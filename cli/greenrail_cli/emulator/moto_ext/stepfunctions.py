@@ -6,7 +6,7 @@ from typing import Any
 
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 
-from greenrail.emulator.moto_ext import hooks
+from greenrail_cli.emulator.moto_ext import hooks
 
 
 def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:

@@ -2,7 +2,7 @@
 
 Deploys template.yaml into moto, seeds buckets, objects and training jobs, lets real-shaped
 events flow through the template's rules to the handlers and workflows, and reports every
-decision, action, notification and finding. Each policy's scenario is a function below.
+decision, action, notification and finding. Each policy's scenario is ``scenario`` in ``greenrail_cli.demo.<policy>``, found through the registry.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from greenrail.aws import client
-from greenrail.emulator import Emulator
-from greenrail.emulator.slack import FakeSlackWebhook
+from greenrail_cli.emulator import Emulator
+from greenrail_cli.emulator.slack import FakeSlackWebhook
 
 DEMO_POLICY = """\
 version: 1
@@ -28,79 +28,21 @@ carbon:
   mode: enforce
 """
 
-GOVERNED = "acme-ml-datasets"
-UNGOVERNED = "acme-scratch"
-MIB = 1024 * 1024
+def scenarios() -> list[tuple[str, Callable[[Emulator, list[str]], dict[str, Any]]]]:
+    """One scenario per registered policy that has one: ``greenrail_cli.demo.<policy>.scenario``.
+    (The carbon policy has none of its own: it records the training scenario's finished jobs.)"""
+    import importlib
+    import importlib.util
 
+    from greenrail.registry import names
 
-def _put(bucket: str, key: str, size: int, tagging: str | None = None) -> None:
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": b"\0" * size}
-    if tagging:
-        kwargs["Tagging"] = tagging
-    client("s3").put_object(**kwargs)
-
-
-def storage_scenario(emulator: Emulator, log: list[str]) -> dict[str, Any]:
-    """A governed bucket, an ungoverned one, a duplicate event and the daily backfill sweep."""
-    s3 = client("s3")
-    s3.create_bucket(Bucket=GOVERNED)
-    s3.put_bucket_tagging(Bucket=GOVERNED, Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
-    s3.put_bucket_lifecycle_configuration(Bucket=GOVERNED, LifecycleConfiguration={"Rules": [
-        {"ID": "expire-tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 7}}]})
-    _put(GOVERNED, "legacy/train/images-000.tar", 4 * MIB)  # before notifications: the sweep finds it
-    s3.put_bucket_notification_configuration(Bucket=GOVERNED,
-                                             NotificationConfiguration={"EventBridgeConfiguration": {}})
-    log.append(f"s3: bucket {GOVERNED} (greenrail:storage=managed, own rule expire-tmp, 1 object from before)")
-    uploads = [
-        ("datasets/churn/train/part-0000.parquet", 3 * MIB, None),
-        ("datasets/churn/test/part-0000.parquet", 1 * MIB, None),
-        ("raw/clickstream/2026-11-26.json.gz", 6 * MIB, None),
-        ("datasets/churn/train/_SUCCESS", 0, None),
-        ("datasets/churn/validation/labels.csv", 2 * MIB, "greenrail:exempt=true"),
-    ]
-    for key, size, tagging in uploads:
-        _put(GOVERNED, key, size, tagging)
-        log.append(f"s3: PutObject s3://{GOVERNED}/{key} ({size} bytes{', exempt' if tagging else ''})"
-                   " -> Object Created -> StorageObjectFunction")
-        emulator.drain()
-    s3.create_bucket(Bucket=UNGOVERNED)
-    s3.put_bucket_notification_configuration(Bucket=UNGOVERNED,
-                                             NotificationConfiguration={"EventBridgeConfiguration": {}})
-    _put(UNGOVERNED, "train/scratch.bin", 2 * MIB)
-    emulator.drain()
-    log.append(f"s3: PutObject s3://{UNGOVERNED}/train/scratch.bin (bucket not governed: ignored)")
-    # The same Object Created event delivered three more times: no second tag write, notification or finding.
-    first = next(event for bus, event in emulator.events
-                 if bus == "default" and event.get("source") == "aws.s3"
-                 and event["detail"]["object"]["key"] == uploads[0][0])
-    for _ in range(3):
-        emulator.deliver(first)
-    log.append(f"eventbridge: the Object Created event for {uploads[0][0]} delivered 3 more times")
-    emulator.run_schedule("StorageSweepStateMachineDaily")
-    log.append("scheduler: daily StorageSweepStateMachine run (plan accounts, Distributed Map, backfill)")
-    tags = {}
-    for item in s3.list_objects_v2(Bucket=GOVERNED).get("Contents", []):
-        tag_set = s3.get_object_tagging(Bucket=GOVERNED, Key=item["Key"])["TagSet"]
-        tags[item["Key"]] = {t["Key"]: t["Value"] for t in tag_set}
-    rules = s3.get_bucket_lifecycle_configuration(Bucket=GOVERNED)["Rules"]
-    return {"object_tags": tags, "lifecycle_rules": rules}
-
-
-SCENARIOS: list[tuple[str, Callable[[Emulator, list[str]], dict[str, Any]]]] = [
-    ("storage", storage_scenario),
-]
-
-
-def _optional_scenarios() -> list[tuple[str, Callable[[Emulator, list[str]], dict[str, Any]]]]:
-    """Scenarios of policies that live in their own modules (training, carbon)."""
-    found: list[tuple[str, Any]] = []
-    try:
-        from greenrail.demo_training import training_scenario
-    except ImportError:
-        pass
-    else:
-        found.append(("training", training_scenario))
-    return found
+    found = []
+    for name in names():
+        module_name = f"{__name__}.{name}"
+        if importlib.util.find_spec(module_name) is not None:
+            found.append((name, importlib.import_module(module_name).scenario))
+    # the storage scenario first, as before: its objects are the smallest story to read
+    return sorted(found, key=lambda item: item[0] != "storage")
 
 
 def run_demo() -> dict[str, Any]:
@@ -111,14 +53,17 @@ def run_demo() -> dict[str, Any]:
             arn = client("secretsmanager").create_secret(
                 Name="greenrail/slack-webhook", SecretString=json.dumps({"webhook_url": slack.url}))["ARN"]
             emulator.parameters["SlackWebhookSecretArn"] = arn
+            emulator.parameters["GovernedBucketPattern"] = "acme-ml-*"  # the demo's governed bucket
 
         with Emulator(DEMO_POLICY, prepare=prepare) as emulator:
             emulator.runtime.override_environment = {"POWERTOOLS_LOG_LEVEL": "CRITICAL",
-                                                     "POWERTOOLS_METRICS_DISABLED": "true"}
+                                                     "POWERTOOLS_METRICS_DISABLED": "true",
+                                                     # the fake webhook on 127.0.0.1 (greenrail.notify)
+                                                     "GREENRAIL_SLACK_ALLOWED_HOSTS": slack.url.split("/")[2]}
             log.append(f"deployed template.yaml: {len(emulator.stack.physical) if emulator.stack else 0} resources, "
                        f"{len(emulator.runtime.functions)} functions")
             state: dict[str, Any] = {}
-            for name, scenario in SCENARIOS + _optional_scenarios():
+            for name, scenario in scenarios():
                 state[name] = scenario(emulator, log)
             decisions = emulator.decisions
             findings = emulator.findings
@@ -173,6 +118,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"  {a['policy']}: {a['action']} {_short(a['resource'])} -> {json.dumps(a['target'])}")
     for name, state in report["state"].items():
         if name == "storage":
+            from greenrail_cli.demo.storage import GOVERNED
+
             lines += ["", f"Bucket {GOVERNED} afterwards"]
             for key, tags in state["object_tags"].items():
                 lines.append(f"  {key}: {tags or '{}'}")

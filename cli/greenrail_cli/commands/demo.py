@@ -15,7 +15,7 @@ def register(subparsers: Any) -> None:
 def run(args: Any) -> int:
     import logging
 
-    from greenrail.demo import render, run_demo
+    from greenrail_cli.demo import render, run_demo
 
     logging.getLogger("botocore").setLevel(logging.WARNING)
     report = run_demo()

@@ -1,7 +1,7 @@
 """The training policy's demo scenario: four SageMaker training jobs, watched through the template.
 
 Seeds four InProgress jobs in the emulator (Greenrail's moto extension makes created jobs run),
-puts their utilisation in CloudWatch the way SageMaker does (``/aws/sagemaker/TrainingJobs``,
+puts their utilization in CloudWatch the way SageMaker does (``/aws/sagemaker/TrainingJobs``,
 dimension ``Host=<job>/algo-<n>``), and delivers each job's ``SageMaker Training Job State
 Change`` (InProgress) event through the template's rules: the starter Lambda opens one watch
 execution per job, whose turns (Wait, then the evaluate Lambda) run on the emulator's clock.
@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from greenrail.aws import client
+from greenrail.sagemaker_facts import TRAINING_NAMESPACE, host_dimension
 
-NAMESPACE = "/aws/sagemaker/TrainingJobs"
+NAMESPACE = TRAINING_NAMESPACE
 METRIC_STEP_MINUTES = 5
 METRIC_HISTORY_MINUTES = 125  # a little over two hours of datapoints, up to now
 PUT_BATCH = 20  # datapoints per PutMetricData call, kept small
@@ -89,7 +90,7 @@ JOBS: tuple[DemoJob, ...] = (
 
 def create_job(job: DemoJob, now: datetime | None = None) -> None:
     """CreateTrainingJob, then backdate its start (the moto extension keeps it InProgress)."""
-    from greenrail.emulator.moto_ext import sagemaker_training
+    from greenrail_cli.emulator.moto_ext import sagemaker_training
 
     now = now or datetime.now(UTC)
     client("sagemaker").create_training_job(
@@ -106,7 +107,7 @@ def create_job(job: DemoJob, now: datetime | None = None) -> None:
     )
 
 
-def put_gpu_utilisation(
+def put_gpu_utilization(
     job_name: str,
     gpu_percent: float,
     gpus: int = 1,
@@ -123,7 +124,7 @@ def put_gpu_utilisation(
     data = [
         {
             "MetricName": "GPUUtilization",
-            "Dimensions": [{"Name": "Host", "Value": f"{job_name}/algo-{host}"}],
+            "Dimensions": [{"Name": "Host", "Value": host_dimension(job_name, host)}],
             "Timestamp": now - timedelta(minutes=minute),
             "Value": gpu_percent * gpus,
             "Unit": "Percent",
@@ -153,7 +154,7 @@ class JobLifetimes:
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.sagemaker.models import sagemaker_backends
 
-        from greenrail.emulator.moto_ext import sagemaker_training
+        from greenrail_cli.emulator.moto_ext import sagemaker_training
 
         offset = self.emulator.clock.offset
         backend = sagemaker_backends[self.account_id or DEFAULT_ACCOUNT_ID][self.region]
@@ -210,13 +211,13 @@ def _describe_line(job: DemoJob) -> str:
 
 def training_scenario(emulator: Any, log: list[str], jobs: tuple[DemoJob, ...] = JOBS) -> dict[str, Any]:
     """Seed the jobs, deliver their InProgress events through the template, report the outcome."""
-    from greenrail.emulator import ACCOUNT, REGION
-    from greenrail.emulator.moto_ext import sagemaker_training
+    from greenrail_cli.emulator import ACCOUNT, REGION
+    from greenrail_cli.emulator.moto_ext import sagemaker_training
 
     now = datetime.now(UTC)
     for job in jobs:
         create_job(job, now)
-        put_gpu_utilisation(job.name, job.gpu_percent, job.gpus, now)
+        put_gpu_utilization(job.name, job.gpu_percent, job.gpus, now)
     lifetimes = JobLifetimes(emulator, ACCOUNT, REGION)
 
     def age(seconds: int) -> None:
@@ -262,3 +263,6 @@ def training_scenario(emulator: Any, log: list[str], jobs: tuple[DemoJob, ...] =
         "expected_stopped": sorted(job.name for job in jobs if job.expected_stopped),
         "executions": executions,
     }
+
+
+scenario = training_scenario

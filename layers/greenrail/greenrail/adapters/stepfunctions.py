@@ -1,0 +1,27 @@
+"""AWS Step Functions: starting Greenrail's own workflows. No thresholds live here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from greenrail.aws import client, error_code
+from greenrail.permissions import calls
+
+
+class AlreadyStarted(Exception):
+    """An execution with that name exists (running or finished within 90 days): not started again."""
+
+
+@calls("states:StartExecution", central=True)
+def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+    """Start a named execution (the name makes the start idempotent); returns its ARN."""
+    try:
+        response = client("stepfunctions").start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload, sort_keys=True)
+        )
+    except Exception as exc:
+        if error_code(exc) == "ExecutionAlreadyExists":
+            raise AlreadyStarted(name) from exc
+        raise
+    return str(response["executionArn"])

@@ -1,0 +1,188 @@
+"""The training watch: one workflow per running job, one turn every few minutes.
+
+* **start** (``SageMaker Training Job State Change``, InProgress): one execution per job, named
+  from the job (``training-<job>``; ``training-<account>-<job>`` for a member account's job, whose
+  name may repeat one of ours), so a duplicate event cannot start a second watch;
+* **turn** (the workflow's Task): describe the job afresh, measure, decide, stop it in enforce
+  mode, and announce what changed. Every turn describes the job again, so a job already
+  ``Stopping`` or ended gets ``action: none`` and is never stopped twice; an applied stop is
+  remembered in the state table until it is announced (``greenrail.state.remember_stop``): if
+  the publish after a successful StopTrainingJob fails, the next turn finds the job ``Stopping``
+  with nothing published, recalls the stop and publishes it then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from greenrail import bus
+from greenrail.adapters import stepfunctions
+from greenrail.arn import account_of
+from greenrail.aws import acting_in
+from greenrail.decision import Decision, Mode
+from greenrail.policies.training import UNREADABLE, TrainingPolicy, apply, evaluate
+from greenrail.sagemaker_facts import DEFAULT_MAX_RUNTIME_SECONDS, STOPPED_STATUSES, TERMINAL_STATUSES
+from greenrail.state import BlastRadius, mark_announced, recall_stop, remember_stop
+
+EXECUTION_NAME_MAX = 80  # StartExecution: name is 1-80 characters
+# Step Functions execution names: no whitespace, brackets, wildcards, punctuation or control
+# characters; ASCII letters, digits, '-' and '_' are always safe.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# A Standard execution's history holds at most 25,000 events; one watch turn writes about 11
+# (Wait, Task, Choice, Pass entered/exited, Lambda scheduled/started/succeeded), so the loop
+# stops well before that. Beyond it the job is left to `greenrail scan --policies training`.
+MAX_ITERATIONS_CAP = 2_000
+
+
+class TrainingJobDetail(BaseModel):
+    """What the watch needs of a ``SageMaker Training Job State Change`` event's detail."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    TrainingJobName: str = Field(min_length=1, max_length=63)
+    TrainingJobArn: str = Field(pattern=r"^arn:aws[a-z-]*:sagemaker:")
+    TrainingJobStatus: str
+    StoppingCondition: dict[str, Any] = Field(default_factory=dict)
+
+
+def execution_name(job_name: str, account: str | None = None) -> str:
+    """``training-<job>`` for a job in Greenrail's own account, ``training-<account>-<job>`` for
+    one in another (member) account — job names are unique only per account and region — made
+    safe; a hash keeps it unique if anything had to change."""
+    raw = f"{account}-{job_name}" if account else job_name
+    safe = _UNSAFE.sub("-", raw)
+    name = f"training-{safe}"
+    if safe != raw or len(name) > EXECUTION_NAME_MAX:
+        digest = hashlib.sha256(f"{account or ''}:{job_name}".encode()).hexdigest()[:10]
+        name = f"{name[: EXECUTION_NAME_MAX - 11]}-{digest}"
+    return name
+
+
+def watch_input(detail: TrainingJobDetail, interval_minutes: int) -> dict[str, Any]:
+    """The execution input: deterministic, so a duplicate start is recognised as one."""
+    interval = interval_minutes * 60
+    try:
+        max_runtime = int(detail.StoppingCondition.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS))
+    except (TypeError, ValueError):
+        max_runtime = DEFAULT_MAX_RUNTIME_SECONDS
+    iterations = min(MAX_ITERATIONS_CAP, math.ceil(max_runtime / interval) + 4)
+    return {
+        "job_name": detail.TrainingJobName,
+        "job_arn": detail.TrainingJobArn,
+        "interval_seconds": interval,
+        "max_iterations": iterations,
+        "iteration": 0,
+        "last": {"done": False, "status": "InProgress", "action": "none", "applied": False,
+                 "published_action": "none"},
+    }
+
+
+def start(detail: TrainingJobDetail, policy: TrainingPolicy, state_machine_arn: str,
+          own_account: str | None) -> dict[str, Any]:
+    """Start the job's watch, once: a second start for the same job is a no-op."""
+    if detail.TrainingJobStatus != "InProgress":
+        return {"started": False, "reason": f"status {detail.TrainingJobStatus} is not watched"}
+    if policy.mode is Mode.OFF:
+        return {"started": False, "reason": "training policy is off"}
+    job_account = account_of(detail.TrainingJobArn)
+    foreign = job_account if own_account and job_account and job_account != own_account else None
+    name = execution_name(detail.TrainingJobName, foreign)
+    try:
+        arn = stepfunctions.start_execution(state_machine_arn, name, watch_input(detail, policy.check_interval_minutes))
+    except stepfunctions.AlreadyStarted:
+        return {"started": False, "reason": "already watched", "execution_name": name}
+    return {"started": True, "execution_name": name, "execution_arn": arn}
+
+
+class WatchStep(BaseModel):
+    """One turn of the watch workflow: the Task's output and the decision behind it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    done: bool
+    status: str
+    action: str
+    applied: bool
+    publish: bool
+    published_action: str
+    decision: Decision
+    recovered: bool = False  # a stop applied by an earlier attempt, announced only now
+
+    def output(self) -> dict[str, Any]:
+        return {
+            "done": self.done,
+            "status": self.status,
+            "action": self.action,
+            "applied": self.applied,
+            "published_action": self.published_action,
+        }
+
+
+def should_publish(decision: Decision, previous_action: str) -> bool:
+    """Notifications stay meaningful: a finding when it appears (or when its stop is applied),
+    and the compliant decision once the job is no longer in breach (ended, or recovered) —
+    nothing while a stopped job is still ``Stopping``, nothing on an unchanged evaluation,
+    nothing about a job that could not be read. (A stop whose announcement failed is published
+    by ``watch_step`` from the state table.)
+    """
+    if decision.status == UNREADABLE:
+        return False
+    if decision.action == "stop":
+        return previous_action != "stop" or decision.applied
+    return previous_action == "stop" and decision.status != "Stopping"
+
+
+def watch_step(
+    job_name: str,
+    policy: TrainingPolicy,
+    previous_action: str = "none",
+    now: datetime | None = None,
+    blast_radius: BlastRadius | None = None,
+    job_arn: str | None = None,
+) -> WatchStep:
+    with acting_in(account_of(job_arn)):  # a member account's job: read and stopped through its role
+        decision = apply(evaluate(job_name, policy, now, job_arn=job_arn), policy, blast_radius)
+    status = decision.status or "Unknown"
+    recovered = False
+    if decision.applied:
+        remember_stop(decision)
+    elif decision.action == "none" and status in STOPPED_STATUSES:
+        # Stopping or stopped: if we stopped it and never announced the stop, its publish failed
+        # (whatever was announced before: a dry-run or held-back stop finding, say).
+        pending = recall_stop(decision.resource)
+        if pending is not None:
+            recovered = True
+            decision = pending.model_copy(update={
+                "reason": f"{pending.reason}; announced late: publishing the stop failed the first time",
+                "figures": {**pending.figures, "status": status, "announced_late": True},
+                "status": status, "announced_late": True,
+            })
+    publish = recovered or should_publish(decision, previous_action)
+    ended = status in TERMINAL_STATUSES or status == "NotFound"
+    return WatchStep(
+        # A late stop announcement on a Stopped job: one more turn publishes the compliant decision.
+        done=(ended and not recovered) or policy.mode is Mode.OFF,
+        status=status,
+        action=decision.action,
+        applied=decision.applied,
+        publish=publish,
+        published_action=decision.action if publish else previous_action,
+        decision=decision,
+        recovered=recovered,
+    )
+
+
+def turn(job_name: str, policy: TrainingPolicy, previous_action: str = "none",
+         job_arn: str | None = None) -> WatchStep:
+    """One turn of the watch: the step, then its announcement when it means something."""
+    step = watch_step(job_name, policy, previous_action, job_arn=job_arn)
+    if step.publish:
+        bus.publish([step.decision])
+        mark_announced(step.decision)
+    return step

@@ -1,0 +1,74 @@
+"""The policy registry: every module of ``greenrail.policies`` that defines ``DEFINITION``.
+
+Nothing is wired by hand: the policy document, ``greenrail scan`` and ``greenrail validate``,
+the demo and the template tests all iterate :func:`policies`. The notifier and the auditor are
+not policies; their triggers are :func:`core_triggers`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import lru_cache
+
+from greenrail.protocol import PolicyDefinition, Rule, Trigger
+
+
+@lru_cache(maxsize=1)
+def _all() -> tuple[PolicyDefinition, ...]:
+    import greenrail.policies as package
+
+    found = []
+    for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        definition = getattr(importlib.import_module(f"{package.__name__}.{module.name}"), "DEFINITION", None)
+        if isinstance(definition, PolicyDefinition):
+            found.append(definition)
+    names = [d.name for d in found]
+    if len(names) != len(set(names)):
+        raise RuntimeError(f"two policies with one name: {names}")
+    return tuple(found)
+
+
+def policies() -> tuple[PolicyDefinition, ...]:
+    """Every registered policy, in name order."""
+    return _all()
+
+
+def names() -> list[str]:
+    return [definition.name for definition in _all()]
+
+
+def get(name: str) -> PolicyDefinition:
+    for definition in _all():
+        if definition.name == name:
+            return definition
+    raise KeyError(f"unknown policy {name!r} (known: {', '.join(names())})")
+
+
+DECISION_RULE = Rule("Decision", ("greenrail-decision.json",),
+                     ("nearmiss/greenrail-decision-forged-source.json", "s3-object-created.json"))
+
+
+def _notifier_uses() -> tuple:  # type: ignore[type-arg]
+    from greenrail import notify
+
+    return (notify.publish_sns, notify.slack_webhook_url)
+
+
+def _auditor_uses() -> tuple:  # type: ignore[type-arg]
+    from greenrail import audit
+
+    return (audit.import_findings,)
+
+
+def core_triggers() -> tuple[Trigger, ...]:
+    """The functions every deployment has whatever its policies: the notifier and the auditor."""
+    return (
+        Trigger("NotifierFunction", _notifier_uses, rules=(DECISION_RULE,)),
+        Trigger("AuditorFunction", _auditor_uses, rules=(DECISION_RULE,), member=True),
+    )
+
+
+def triggers() -> tuple[Trigger, ...]:
+    """Every function and state machine of the template, the policies' and the core's."""
+    return tuple(t for d in _all() for t in d.triggers) + core_triggers()
