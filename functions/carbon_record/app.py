@@ -22,6 +22,7 @@ observe = Observability("greenrail-carbon-record")
 class _Detail(BaseModel):
     model_config = ConfigDict(extra="ignore")
     TrainingJobName: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+    TrainingJobStatus: Literal["Completed", "Failed", "Stopped"]  # the rule's statuses: anything else is forged
 
 
 class TrainingJobEnded(BaseModel):

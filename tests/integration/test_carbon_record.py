@@ -414,3 +414,37 @@ def test_a_long_job_is_measured_with_an_accepted_period(env: Env) -> None:
     aws.client("cloudwatch").meta.events.register("provide-client-params.cloudwatch.GetMetricData", record)
     env.invoke("long-job")
     assert periods and set(periods) == {1200}
+
+
+def _event_for(job_name: str, **changes: Any) -> dict[str, Any]:
+    event = copy.deepcopy(EVENT)
+    event["detail"]["TrainingJobName"] = job_name
+    for path, value in changes.items():
+        target = event
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            target = target[parent]
+        if value is DROP:
+            target.pop(leaf, None)
+        else:
+            target[leaf] = value
+    return event
+
+
+DROP = object()
+
+
+@pytest.mark.parametrize("changes", [
+    {"id": 12345},  # not a string: the decision could not be built after the write
+    {"source": "aws.sagemaker.forged"},
+    {"detail-type": DROP},
+    {"detail.TrainingJobStatus": "InProgress"},
+    {"detail.TrainingJobStatus": DROP},
+    {"account": "not-an-account ü"},
+], ids=["id-not-a-string", "forged-source", "no-detail-type", "in-progress", "no-status", "garbage-account"])
+def test_the_whole_event_is_validated_before_any_write(env: Env, changes: dict[str, Any]) -> None:
+    env.job("finished-1")  # Completed in SageMaker: only the event is wrong
+    result = env.handler.handler(_event_for("finished-1", **changes), LambdaContext())
+    assert result["status"] == "ignored"
+    assert env.sagemaker.list_model_cards()["ModelCardSummaries"] == []
+    assert env.decisions() == []

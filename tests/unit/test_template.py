@@ -154,3 +154,28 @@ def test_key_policy_names_its_actions() -> None:
         for statement in key["Properties"]["KeyPolicy"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert all("*" not in action for action in actions), f"{name}: {actions}"
+
+
+@pytest.mark.parametrize("path", ["template.yaml", "org/member-account.yaml"])
+def test_bucket_writes_are_scoped_to_a_deliberately_chosen_pattern(path: str) -> None:
+    """A lifecycle rule can expire objects: no role may write every bucket by default."""
+    raw = load_template(ROOT / path)
+    default = raw["Parameters"]["GovernedBucketPattern"]["Default"]
+    assert default.strip("*") and default != "*", "the default pattern must be narrower than '*'"
+    text = json.dumps(raw["Resources"])
+    for action in ("s3:PutObjectTagging", "s3:PutLifecycleConfiguration"):
+        assert action in text
+    checked = 0
+    for name, resource in raw["Resources"].items():
+        if resource["Type"] not in ("AWS::IAM::Role", "AWS::Serverless::Function"):
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            if isinstance(policy, dict) and "Fn::If" in policy:
+                policy = policy["Fn::If"][1]
+            document = policy.get("PolicyDocument", policy) if isinstance(policy, dict) else {}
+            for statement in document.get("Statement", []):
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if {"s3:PutObjectTagging", "s3:PutLifecycleConfiguration"} & set(actions):
+                    checked += 1
+                    assert "${GovernedBucketPattern}" in json.dumps(statement["Resource"]), f"{path} {name}"
+    assert checked
