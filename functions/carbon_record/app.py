@@ -5,7 +5,6 @@ statuses). The whole event is validated before anything is read or written; the 
 ``greenrail.flows.event.training_job_ended``, once per job ARN and status.
 """
 
-
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,22 +14,24 @@ from greenrail.events import validation_problems
 from greenrail.flows.event import training_job_ended
 from greenrail.observability import Observability
 from greenrail.policies.carbon import POLICY, CarbonPolicy
+from greenrail.validation import AccountId, EventId, Region, TrainingJobName
 
 observe = Observability("greenrail-carbon-record")
 
 
 class _Detail(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    TrainingJobName: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+    TrainingJobName: TrainingJobName
     TrainingJobStatus: Literal["Completed", "Failed", "Stopped"]  # the rule's statuses: anything else is forged
 
 
 class TrainingJobEnded(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    id: str | None = None
+    id: EventId | None = None
     source: Literal["aws.sagemaker"]
     detail_type: Literal["SageMaker Training Job State Change"] = Field(alias="detail-type")
-    account: str | None = Field(default=None, pattern=r"^\d{12}$")
+    account: AccountId | None = None  # absent: this account; anything but twelve digits: malformed
+    region: Region | None = None
     detail: _Detail
 
 

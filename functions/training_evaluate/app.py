@@ -8,13 +8,15 @@ Errors that outlive botocore's retries raise: the state machine retries the Task
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from greenrail.decision import Action
 from greenrail.document import load_section
 from greenrail.events import validation_problems
 from greenrail.flows.watch import turn
 from greenrail.observability import Observability
 from greenrail.policies.training import POLICY, UNREADABLE, TrainingPolicy
+from greenrail.validation import TrainingJobArn, TrainingJobName
 
 observe = Observability("greenrail-training-evaluate")
 
@@ -22,9 +24,9 @@ observe = Observability("greenrail-training-evaluate")
 class EvaluateInput(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    job_name: str = Field(min_length=1)
-    job_arn: str | None = None
-    previous_action: str = "none"
+    job_name: TrainingJobName
+    job_arn: TrainingJobArn | None = None  # its account is acted in: twelve digits, a known region
+    previous_action: Action = "none"
 
 
 @observe.handler

@@ -1,8 +1,9 @@
 """Training watch starter: ``SageMaker Training Job State Change`` (InProgress) -> one watch execution.
 
 The execution is named from the job (``greenrail.flows.watch.execution_name``), so a duplicate
-event cannot start a second watch. Events with missing fields are logged and counted
-(``MalformedTrainingEvent``) and skipped: retrying cannot help. What still fails after
+event cannot start a second watch. Events that are not a training job's state change, or whose
+fields are missing or malformed (an ARN without a twelve-digit account and a known region), are
+logged and counted (``MalformedTrainingEvent``) and skipped: retrying cannot help. What still fails after
 botocore's retries raises, so the asynchronous invocation is retried by Lambda.
 """
 
@@ -13,22 +14,18 @@ from pydantic import ValidationError
 from greenrail.arn import account_of
 from greenrail.document import load_section
 from greenrail.events import validation_problems
-from greenrail.flows.watch import TrainingJobDetail, start
+from greenrail.flows.watch import TrainingJobStateChange, start
 from greenrail.observability import Observability
 from greenrail.policies.training import POLICY, TrainingPolicy
 from greenrail.settings import settings
 
 observe = Observability("greenrail-training-watch-start")
-DETAIL_TYPE = "SageMaker Training Job State Change"
 
 
 @observe.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if not isinstance(event, dict) or (event.get("source"), event.get("detail-type")) != ("aws.sagemaker", DETAIL_TYPE):
-        observe.logger.warning("not a SageMaker training job event")
-        return {"started": False, "reason": "malformed or foreign event"}
     try:
-        detail = TrainingJobDetail.model_validate(event.get("detail"))
+        detail = TrainingJobStateChange.model_validate(event).detail
     except ValidationError as exc:
         observe.malformed("malformed training job event", validation_problems(exc), "MalformedTrainingEvent")
         return {"started": False, "reason": "malformed or foreign event"}

@@ -11,12 +11,21 @@ from greenrail_cli.emulator import Emulator
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
-MEMBER = "222233334444"
 
 
-def member_session(role_name: str = "GreenrailExecution") -> boto3.session.Session:
+def organization_member() -> str:
+    """A member account of a new Organization this (central) account manages: the auditor only
+    records decisions for the central account and the Organization's ACTIVE accounts."""
+    organizations = boto3.client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    status = organizations.create_account(AccountName="ml-team", Email="ml@example.com")["CreateAccountStatus"]
+    return str(organizations.describe_create_account_status(
+        CreateAccountRequestId=status["Id"])["CreateAccountStatus"]["AccountId"])
+
+
+def member_session(account: str, role_name: str = "GreenrailExecution") -> boto3.session.Session:
     credentials = boto3.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{MEMBER}:role/{role_name}", RoleSessionName="seed")["Credentials"]
+        RoleArn=f"arn:aws:iam::{account}:role/{role_name}", RoleSessionName="seed")["Credentials"]
     return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
                                  aws_secret_access_key=credentials["SecretAccessKey"],
                                  aws_session_token=credentials["SessionToken"], region_name="us-east-1")
@@ -24,10 +33,10 @@ def member_session(role_name: str = "GreenrailExecution") -> boto3.session.Sessi
 
 def test_member_account_object_is_tagged_and_audited_in_the_member_account() -> None:
     event = json.loads((ROOT / "events" / "s3-object-created.json").read_text())
-    event["account"] = MEMBER
     bucket, key = event["detail"]["bucket"]["name"], event["detail"]["object"]["key"]
     with Emulator("storage:\n  mode: enforce\n", parameters={"OrganizationId": "o-exampleorg01"}) as emulator:
-        member = member_session()
+        event["account"] = member_id = organization_member()
+        member = member_session(member_id)
         s3 = member.client("s3")
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
@@ -38,10 +47,10 @@ def test_member_account_object_is_tagged_and_audited_in_the_member_account() -> 
         assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == [
             {"Key": "greenrail:storage-class", "Value": "ONEZONE_IA"}]
         [decision] = emulator.decisions
-        assert decision.account == MEMBER and decision.applied
+        assert decision.account == member_id and decision.applied
         # the finding lives in the member account (Security Hub: AwsAccountId must be the caller's)
         findings = member.client("securityhub").get_findings()["Findings"]
-        assert [f["AwsAccountId"] for f in findings] == [MEMBER]
+        assert [f["AwsAccountId"] for f in findings] == [member_id]
         assert emulator.findings == []  # nothing imported into the central account
         assert len(emulator.notifications) == 1  # notifications stay central
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,14 +57,19 @@ def seed(endpoint: str) -> None:
                   StorageClass="ONEZONE_IA")
 
 
-def scan(endpoint: str, *args: str, policy: Path | None = None) -> subprocess.CompletedProcess[str]:
+def scan_env(endpoint: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENRAIL_")}
     env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
                 "AWS_DEFAULT_REGION": "us-east-1"})
+    return env
+
+
+def scan(endpoint: str, *args: str, policy: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "greenrail_cli.main", "scan", *args]
     if policy:
         command += ["--policy", str(policy)]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    return subprocess.run(command, capture_output=True, text=True, env=scan_env(endpoint), timeout=timeout,
+                          check=False)
 
 
 def test_scan_json_gives_one_correct_decision_per_line(endpoint: str, tmp_path: Path) -> None:
@@ -115,11 +123,72 @@ def test_scan_errors_are_clear(endpoint: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("storage:\n  mode: maybe\n")
     result = scan(endpoint, policy=bad)
-    assert result.returncode == 2 and "storage.mode" in result.stderr
+    assert result.returncode == 1 and "storage.mode" in result.stderr  # the same code as `greenrail validate`
     result = scan(endpoint, "--policies", "storage,endpoints")
     assert result.returncode == 2 and "unknown policies: endpoints" in result.stderr
     result = scan("http://127.0.0.1:9", "--policies", "storage")
-    assert result.returncode == 1 and "scan failed" in result.stderr
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "greenrail scan: cannot reach AWS at http://127.0.0.1:9: connection refused"], result.stderr
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A loopback server that accepts connections and never answers (for at most 60 s)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_an_endpoint_that_never_answers_fails_fast_with_one_line(silent_endpoint: str) -> None:
+    started = time.monotonic()
+    # two policies that call AWS: the first unreachable call ends the scan (the second would wait as long)
+    result = scan(silent_endpoint, "--policies", "storage,training", timeout=40)
+    elapsed = time.monotonic() - started
+    assert elapsed < 20, elapsed
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"greenrail scan: cannot reach AWS at {silent_endpoint}: read timeout after 6 s"], result.stderr
+
+
+def test_a_closed_pipe_ends_the_scan_quietly(endpoint: str) -> None:
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="vision-data")
+    s3.put_bucket_tagging(Bucket="vision-data", Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
+    for i in range(120):  # --all prints them all, a line of 1.5 KB each: well over a pipe's 64 KiB buffer
+        s3.put_object(Bucket="vision-data", Key=f"imagenet/train/{'x' * 700}-{i:04d}.json", Body=b"{}")
+    command = [sys.executable, "-m", "greenrail_cli.main", "scan", "--policies", "storage", "--format", "json", "--all"]
+    with subprocess.Popen(command, env=scan_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stderr is not None
+        first = child.stdout.readline()  # `| head -1`
+        child.stdout.close()
+        stderr = child.stderr.read().decode()
+        code = child.wait(timeout=60)
+    assert json.loads(first)["policy"] == "storage"
+    assert stderr == ""
+    assert code == 141
 
 
 def test_scan_training_finds_the_idle_job_among_running_ones(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,3 +218,47 @@ def test_scan_training_finds_the_idle_job_among_running_ones(endpoint: str, monk
     assert "IdleTrainingJob" in decisions["bert-idle"]["reason"]
     sagemaker = boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1")
     assert sagemaker.describe_training_job(TrainingJobName="bert-idle")["TrainingJobStatus"] == "InProgress"
+
+
+def test_scan_retraining_gives_one_line_per_configured_model(endpoint: str, tmp_path: Path) -> None:
+    """The scan contract for retraining, against a moto server the code has never seen."""
+    from datetime import UTC, datetime, timedelta
+
+    sagemaker = boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1")
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1")
+    role = "arn:aws:iam::123456789012:role/sagemaker"
+    for name, drift, auc in (("churn", 0.42, 0.71), ("fraud", 0.38, 0.93), ("ranker", 0.05, 0.5)):
+        sagemaker.create_model(ModelName=name, ExecutionRoleArn=role, PrimaryContainer={"Image": "img"})
+        sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+        sagemaker.create_endpoint(EndpointName=f"{name}-prod", EndpointConfigName=name)
+        sagemaker.create_pipeline(PipelineName=f"{name}-retrain", RoleArn=role,
+                                  PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}))
+        for metric, namespace, value in (("drift_score", "Custom/Drift", drift), ("auc", "Custom/ModelQuality", auc)):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
+                "MetricName": metric, "Dimensions": [{"Name": "Endpoint", "Value": f"{name}-prod"}], "Value": value,
+                "Timestamp": datetime.now(UTC) - timedelta(minutes=20)}])
+    models = [{
+        "endpoint": f"{name}-prod", "pipeline": f"{name}-retrain",
+        "drift": {"namespace": "Custom/Drift", "metric_name": "drift_score", "dimensions": {"Endpoint": f"{name}-prod"},
+                  "statistic": "Maximum", "threshold": 0.3},
+        "kpi": {"namespace": "Custom/ModelQuality", "metric_name": "auc", "dimensions": {"Endpoint": f"{name}-prod"},
+                "threshold": 0.8},
+    } for name in ("churn", "fraud", "ranker")]
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"retraining": {"models": models,
+                                                 "window": {"profiles": {"us-east-1": [300.0] * 12 + [100.0] + [300.0] * 11}}}}))
+    result = scan(endpoint, "--policies", "retraining", "--format", "json", "--all", policy=policy)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    by_endpoint = {line["resource"].rsplit("/", 1)[1]: line for line in lines}
+    assert set(by_endpoint) == {"churn-prod", "fraud-prod", "ranker-prod"}
+    for line in lines:
+        assert line["policy"] == "retraining" and line["resource"].startswith("arn:aws:sagemaker:us-east-1:")
+        assert line["mode"] == "dry-run" and not line["applied"]
+    churn = by_endpoint["churn-prod"]
+    assert churn["action"] == "retrain" and churn["target"]["pipeline"] == "churn-retrain"
+    # the profile's greenest hour (at once when the scan runs during it)
+    assert datetime.fromisoformat(churn["target"]["scheduled_for"].replace("Z", "+00:00")).hour == 12
+    assert by_endpoint["fraud-prod"]["action"] == "hold" and "healthy" in by_endpoint["fraud-prod"]["reason"]
+    assert by_endpoint["ranker-prod"]["action"] == "none"

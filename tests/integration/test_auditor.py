@@ -96,7 +96,7 @@ def findings(hub: Any) -> list[dict[str, Any]]:
 def test_violation_imported_as_failed_active(securityhub: Any, handler: Any) -> None:
     result = handler(event(), LambdaContext())
 
-    assert result == {"status": "imported", "imported": 1, "malformed": 0}
+    assert result == {"status": "imported", "imported": 1, "malformed": 0, "forged": 0}
     [finding] = findings(securityhub)
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/big-run"
     assert finding["Id"] == finding_id("training", arn)
@@ -149,7 +149,7 @@ def test_batch_list_with_a_malformed_event(
 
     result = handler(batch, LambdaContext())
 
-    assert result == {"status": "imported", "imported": 2, "malformed": 1}
+    assert result == {"status": "imported", "imported": 2, "malformed": 1, "forged": 0}
     kinds = {f["Resources"][0]["Type"] for f in findings(securityhub)}
     assert kinds == {"Other", "AwsS3Object"}
     assert "malformed Greenrail Decision event" in caplog.text
@@ -162,3 +162,144 @@ def test_only_malformed_does_not_raise(securityhub: Any, handler: Any) -> None:
     assert handler({"detail": {}}, LambdaContext())["status"] == "malformed"
     assert handler("not an event", LambdaContext())["status"] == "malformed"  # type: ignore[arg-type]
     assert findings(securityhub) == []
+
+
+def metrics_of(out: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(json.loads(line) for line in out.splitlines() if '"_aws"' in line)
+    return found
+
+
+def test_malformed_event_logs_field_names_never_values(
+    securityhub: Any, handler: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = event()
+    bad["id"] = "evt-value-not-for-logs"
+    bad["detail-type"] = "Greenrail Decision from-someone-private"
+    bad["detail"] = json.dumps({"policy": "training", "resource": "arn:aws:s3:::private-bucket/alice/cv.pdf"})
+
+    assert handler(bad, LambdaContext())["status"] == "malformed"
+
+    records = "\n".join(json.dumps(vars(record), default=str) for record in caplog.records)
+    logged = capsys.readouterr().out + records
+    assert "malformed Greenrail Decision event" in logged
+    assert '"account"' in logged and "Field required" in logged  # which field, and what is wrong with it
+    for value in ("evt-value-not-for-logs", "from-someone-private", "alice/cv.pdf"):
+        assert value not in logged
+
+
+# ---------------------------------------------------------------- which accounts the auditor accepts
+@pytest.fixture
+def organization(securityhub: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """An Organization deployment: this (moto's default) account manages an Organization with one member.
+    (The auditor's cache of the Organization's accounts is forgotten with the clients, per test.)"""
+    monkeypatch.setenv("GREENRAIL_MEMBER_ROLE_NAME", "GreenrailExecution")
+    org = boto3.client("organizations", region_name=REGION)
+    org.create_organization(FeatureSet="ALL")
+    member = org.create_account(AccountName="ml-team", Email="ml@example.com")["CreateAccountStatus"]["AccountId"]
+    yield {"member": member, "hub": securityhub}
+
+
+def hub_of(account: str) -> Any:
+    """Security Hub as seen from ``account`` (moto keeps one per account)."""
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/GreenrailExecution", RoleSessionName="test-reader")["Credentials"]
+    return boto3.client("securityhub", region_name=REGION, aws_access_key_id=credentials["AccessKeyId"],
+                        aws_secret_access_key=credentials["SecretAccessKey"],
+                        aws_session_token=credentials["SessionToken"])
+
+
+def for_account(account: str, **overrides: Any) -> dict[str, Any]:
+    return event(account=account, resource=f"arn:aws:sagemaker:{REGION}:{account}:training-job/big-run", **overrides)
+
+
+def test_decision_for_an_unknown_account_is_dropped_and_counted(
+    organization: dict[str, Any], handler: Any, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stranger = "999999999999"  # a well-formed account that is not in the Organization
+
+    result = handler(for_account(stranger), LambdaContext())
+
+    assert result == {"status": "imported", "imported": 0, "malformed": 0, "forged": 1}
+    assert findings(hub_of(stranger)) == [] and findings(organization["hub"]) == []
+    assert metrics_of(capsys.readouterr().out)["ForgedDecision"] in ([1.0], 1.0)
+    [dropped] = [r for r in caplog.records if "does not act in" in r.getMessage()]
+    assert (vars(dropped)["account"], vars(dropped)["policy"]) == (stranger, "training")  # to investigate
+
+
+def test_decision_for_an_active_member_account_is_imported_there(organization: dict[str, Any], handler: Any) -> None:
+    member = organization["member"]
+
+    result = handler(for_account(member), LambdaContext())
+
+    assert result == {"status": "imported", "imported": 1, "malformed": 0, "forged": 0}
+    [finding] = findings(hub_of(member))
+    assert finding["AwsAccountId"] == member
+    assert finding["ProductArn"] == f"arn:aws:securityhub:{REGION}:{member}:product/{member}/default"
+
+
+def test_decision_for_the_central_account_is_imported(organization: dict[str, Any], handler: Any) -> None:
+    result = handler([for_account(ACCOUNT), for_account("000000000000", event_id="evt-2")], LambdaContext())
+
+    assert result == {"status": "imported", "imported": 1, "malformed": 0, "forged": 1}
+    [finding] = findings(organization["hub"])
+    assert finding["AwsAccountId"] == ACCOUNT
+
+
+def test_without_an_organization_only_the_central_account_is_accepted(
+    securityhub: Any, handler: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = "210987654321"
+
+    result = handler([for_account(ACCOUNT), for_account(other, event_id="evt-2")], LambdaContext())
+
+    assert result == {"status": "imported", "imported": 1, "malformed": 0, "forged": 1}
+    assert findings(hub_of(other)) == []
+    assert metrics_of(capsys.readouterr().out)["ForgedDecision"] in ([1.0], 1.0)
+
+
+def refuse_list_accounts(code: str, status: int) -> None:
+    from botocore.exceptions import ClientError
+
+    def refuse(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": code, "Message": "no"},
+                           "ResponseMetadata": {"HTTPStatusCode": status}}, "ListAccounts")
+
+    aws.client("organizations").meta.events.register("before-call.organizations.ListAccounts", refuse)
+
+
+def test_when_the_organization_cannot_be_listed_only_the_central_account_is_accepted(
+    organization: dict[str, Any], handler: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    member = organization["member"]
+    refuse_list_accounts("AccessDeniedException", 400)  # not the management or a delegated administrator
+
+    result = handler([for_account(ACCOUNT), for_account(member, event_id="evt-2")], LambdaContext())
+
+    assert result == {"status": "imported", "imported": 1, "malformed": 0, "forged": 1}
+    assert findings(hub_of(member)) == []
+    assert "cannot list the Organization's accounts" in caplog.text
+
+
+def test_a_transient_organizations_error_is_retried_not_dropped(organization: dict[str, Any], handler: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    refuse_list_accounts("TooManyRequestsException", 400)
+    with pytest.raises(ClientError):  # Lambda retries the invocation: imports are idempotent
+        handler(for_account(organization["member"]), LambdaContext())
+
+
+def test_the_organization_accounts_are_listed_once_per_few_minutes(
+    organization: dict[str, Any], handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from greenrail import audit
+
+    assert handler(for_account(organization["member"]), LambdaContext())["imported"] == 1
+    org = boto3.client("organizations", region_name=REGION)
+    newcomer = org.create_account(AccountName="new", Email="new@example.com")["CreateAccountStatus"]["AccountId"]
+
+    assert handler(for_account(newcomer), LambdaContext())["forged"] == 1  # the cached list
+    monkeypatch.setattr(audit, "ACCOUNTS_CACHE_SECONDS", 0)  # the cache has expired
+    assert handler(for_account(newcomer), LambdaContext())["imported"] == 1
+    [finding] = findings(hub_of(newcomer))
+    assert finding["AwsAccountId"] == newcomer

@@ -28,7 +28,9 @@ ACCOUNT = "123456789012"
 BUS = "greenrail"
 EVENT = json.loads((ROOT / "events" / "sagemaker-training-job-completed.json").read_text())
 UNRELATED_CONTENT = {
-    "model_overview": {"model_description": "Churn classifier", "model_owner": "retention-team"},
+    "model_overview": {
+        "model_description": "Churn classifier", "model_owner": "retention-team", "model_name": "churn-model",
+    },
     "intended_uses": {"purpose_of_model": "rank customers by churn risk", "risk_rating": "Low"},
     "business_details": {"business_problem": "retention"},
     "additional_information": {
@@ -44,6 +46,11 @@ UNRELATED_CONTENT = {
         }
     ],
 }
+
+
+def greenrail_draft_tags(job_name: str) -> dict[str, str]:
+    """The tags of a Draft card Greenrail created for the job (``create_draft``)."""
+    return {"greenrail:managed": "true", "greenrail:training-job": job_name}
 
 
 def load_handler() -> ModuleType:
@@ -87,9 +94,22 @@ class Env:
         fake = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
         return str(fake.arn)
 
-    def card(self, name: str, content: str | dict[str, Any], status: str = "Draft") -> None:
+    def card(
+        self, name: str, content: str | dict[str, Any], status: str = "Draft", tags: dict[str, str] | None = None
+    ) -> None:
         text = content if isinstance(content, str) else json.dumps(content)
-        self.sagemaker.create_model_card(ModelCardName=name, Content=text, ModelCardStatus=status)
+        extra: dict[str, Any] = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
+        self.sagemaker.create_model_card(ModelCardName=name, Content=text, ModelCardStatus=status, **extra)
+
+    def model(self, name: str, job_name: str) -> str:
+        """A SageMaker model made from the job's output (the link a card's model_overview names)."""
+        artifacts = self.sagemaker.describe_training_job(TrainingJobName=job_name)["ModelArtifacts"]
+        arn: str = self.sagemaker.create_model(
+            ModelName=name,
+            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sm",
+            PrimaryContainer={"Image": "img:1", "ModelDataUrl": artifacts["S3ModelArtifacts"]},
+        )["ModelArn"]
+        return arn
 
     def versions(self, name: str) -> list[dict[str, Any]]:
         summaries = self.sagemaker.list_model_card_versions(ModelCardName=name)["ModelCardVersionSummaryList"]
@@ -157,6 +177,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
 
 def test_new_version_carries_the_record_and_keeps_everything_else(env: Env) -> None:
     arn = env.job("churn-1", tags={"greenrail:model-card": "churn-model"})
+    env.model("churn-model", "churn-1")  # the card's model is the job's output: the card is the job's
     env.card("churn-model", UNRELATED_CONTENT)
     result = env.invoke("churn-1")
     assert result["status"] == "decided"
@@ -247,7 +268,7 @@ def test_untagged_job_gets_a_draft_card(env: Env) -> None:
 )
 def test_cards_left_untouched(env: Env, status: str, content: Any, reason: str) -> None:
     env.job("churn-3", tags={"greenrail:model-card": "guarded"})
-    env.card("guarded", content, status=status)
+    env.card("guarded", content, status=status, tags=greenrail_draft_tags("churn-3"))
     before = env.sagemaker.describe_model_card(ModelCardName="guarded")["Content"]
     env.invoke("churn-3")
     assert len(env.versions("guarded")) == 1
@@ -256,11 +277,78 @@ def test_cards_left_untouched(env: Env, status: str, content: Any, reason: str) 
     assert decision["applied"] is False and reason in decision["reason"]
 
 
+def test_a_pending_review_card_is_left_unchanged(env: Env) -> None:
+    env.job("churn-8", tags={"greenrail:model-card": "in-review"})
+    env.model("churn-model", "churn-8")  # the job's own card, but under review: not Greenrail's to change
+    env.card("in-review", UNRELATED_CONTENT, status="PendingReview", tags=greenrail_draft_tags("churn-8"))
+    env.invoke("churn-8")
+    assert len(env.versions("in-review")) == 1
+    [decision] = env.decisions()
+    assert decision["action"] == "publish-carbon-record" and decision["applied"] is False
+    assert decision["reason"] == "model card in-review is PendingReview: left unchanged"
+
+
+def test_another_teams_draft_card_is_left_unchanged(env: Env) -> None:
+    """A job tagged with a card that is not its own cannot redirect the record there."""
+    env.job("fraud-7")
+    env.model("fraud-model", "fraud-7")  # the other team's card names their own model
+    env.card("fraud-card", {"model_overview": {"model_name": "fraud-model"}}, tags={"team": "fraud"})
+    env.card("greenrail-fraud-7", {}, tags=greenrail_draft_tags("fraud-7"))  # Greenrail's, for another job
+    env.card("untagged-card", UNRELATED_CONTENT)  # names a model that does not exist
+    for card in ("fraud-card", "greenrail-fraud-7", "untagged-card"):
+        job = f"intruder-{card}"
+        env.job(job, tags={"greenrail:model-card": card})
+        env.invoke(job)
+        assert len(env.versions(card)) == 1, card
+        [decision] = env.decisions()
+        assert decision["action"] == "publish-carbon-record" and decision["applied"] is False
+        assert decision["reason"] == (
+            f"model card {card} does not belong to job {job} (not created by Greenrail for it, "
+            "and its model is not the job's output): left unchanged"
+        )
+
+
+def test_a_draft_greenrail_created_for_the_job_gets_the_record(env: Env) -> None:
+    env.job("churn-9")
+    env.card("greenrail-churn-9", {"model_overview": {"model_description": "kept"}},
+             tags=greenrail_draft_tags("churn-9"))
+    env.invoke("churn-9")
+    assert len(env.versions("greenrail-churn-9")) == 2
+    content = env.content("greenrail-churn-9")
+    assert content["model_overview"] == {"model_description": "kept"}
+    assert "greenrail_carbon_energy_kwh" in content["additional_information"]["custom_details"]
+    [decision] = env.decisions()
+    assert decision["applied"] is True
+
+
+def test_a_card_whose_model_or_model_package_is_the_jobs_output_gets_the_record(env: Env) -> None:
+    env.job("churn-10", tags={"greenrail:model-card": "by-model-arn"})
+    model_arn = env.model("churn-10-model", "churn-10")
+    env.card("by-model-arn", {"model_overview": {"model_id": model_arn}})
+    env.invoke("churn-10")
+    assert len(env.versions("by-model-arn")) == 2
+
+    env.job("churn-11", tags={"greenrail:model-card": "by-package"})
+    artifacts = env.sagemaker.describe_training_job(TrainingJobName="churn-11")["ModelArtifacts"]
+    package = env.sagemaker.create_model_package(
+        ModelPackageName="churn-package",
+        InferenceSpecification={
+            "Containers": [{"Image": "img:1", "ModelDataUrl": artifacts["S3ModelArtifacts"]}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+    env.card("by-package", {"model_overview": {"model_id": package}})
+    env.invoke("churn-11")
+    assert len(env.versions("by-package")) == 2
+    assert [d["applied"] for d in env.decisions()] == [True, True]
+
+
 def test_content_over_the_size_limit_is_left_untouched(env: Env) -> None:
     env.job("churn-4", tags={"greenrail:model-card": "big"})
     big = {"additional_information": {"custom_details": {f"k{i}": "x" * 1000 for i in range(98)}}}
     assert 99_000 < len(json.dumps(big)) < 100_000
-    env.card("big", big)
+    env.card("big", big, tags=greenrail_draft_tags("churn-4"))
     env.invoke("churn-4")
     assert len(env.versions("big")) == 1
     [decision] = env.decisions()
@@ -282,6 +370,7 @@ def test_dry_run_writes_nothing(env: Env) -> None:
     env.policy("dry-run")
     env.job("churn-5", tags={"greenrail:model-card": "churn-model"})
     env.job("untagged-dry")
+    env.model("churn-model", "churn-5")
     env.card("churn-model", UNRELATED_CONTENT)
     env.invoke("churn-5")
     env.invoke("untagged-dry")
@@ -324,6 +413,7 @@ def test_idempotent_per_job_and_status_with_a_state_table(env: Env, monkeypatch:
     )
     monkeypatch.setenv("GREENRAIL_STATE_TABLE", "greenrail-state")
     env.job("churn-7", tags={"greenrail:model-card": "churn-model"})
+    env.model("churn-model", "churn-7")
     env.card("churn-model", UNRELATED_CONTENT)
     first = env.invoke("churn-7", event_id="evt-a")
     second = env.invoke("churn-7", event_id="evt-b")  # same job ARN and status, another event id

@@ -214,3 +214,49 @@ def test_permanent_error_while_acting_is_announced_not_retried(estate: dict[str,
     assert '"ActionFailed"' in capsys.readouterr().out
     [decision] = estate["published"]()
     assert decision["figures"]["error"] == "AccessDenied" and not decision["compliant"]
+
+
+def _logged(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
+    """Everything the invocation logged: the functions' JSON lines and every record with its extras."""
+    records = "\n".join(json.dumps(vars(record), default=str) for record in caplog.records)
+    return capsys.readouterr().out + "\n" + records
+
+
+def test_object_keys_stay_out_of_the_logs_by_default(estate: dict[str, Any], lambda_context: Any,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    import hashlib
+
+    caplog.set_level("INFO")
+    result = load_function("storage_object").handler(EVENT, lambda_context)
+    logged = _logged(capsys, caplog)
+    assert result["decision"]["applied"] is True
+    assert KEY not in logged and "part-0000" not in logged
+    assert hashlib.sha256(KEY.encode()).hexdigest()[:16] in logged  # the key's short hash instead
+    [decision] = estate["published"]()
+    assert decision["resource"] == f"arn:aws:s3:::{BUCKET}/{KEY}"  # the audit trail keeps the key
+
+
+def test_object_keys_logged_when_the_policy_opts_in(estate: dict[str, Any], lambda_context: Any,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    estate["policy"].write_text("storage:\n  mode: enforce\n  log_object_keys: true\n")
+    load_function("storage_object").handler(EVENT, lambda_context)
+    assert KEY in _logged(capsys, caplog)
+
+
+def test_a_refused_announcement_raises_without_the_key(estate: dict[str, Any], lambda_context: Any) -> None:
+    from types import SimpleNamespace
+
+    from greenrail.bus import PublishError
+
+    def refuse_entries(**_: Any) -> Any:  # PutEvents answers, but refuses the entry
+        return SimpleNamespace(status_code=200), {"FailedEntryCount": 1, "Entries": [
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "try later"}]}
+
+    aws.client("events").meta.events.register("before-call.events.PutEvents", refuse_entries)
+    with pytest.raises(PublishError) as caught:  # the message is logged by the Lambda runtime
+        load_function("storage_object").handler(EVENT, lambda_context)
+    assert KEY not in str(caught.value) and "InternalFailure" in str(caught.value)
+    assert caught.value.failed == [(f"arn:aws:s3:::{BUCKET}/{KEY}", "InternalFailure")]

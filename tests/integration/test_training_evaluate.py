@@ -504,3 +504,32 @@ def test_rule_pattern_matches_only_the_inprogress_event() -> None:
     assert pattern.matches_event(event)
     for nearmiss in sorted((ROOT / "events" / "nearmiss").glob("training-watch-*.json")):
         assert not pattern.matches_event(json.loads(nearmiss.read_text())), nearmiss.name
+
+
+def blast_radius_counts(policy: str) -> list[int]:
+    """The counts of the policy's blast-radius counter items in the state table (one per hour)."""
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    return [int(i["count"]["N"]) for i in items if i["id"]["S"].startswith(f"blast-radius#{policy}#")]
+
+
+def test_a_stop_throttled_beyond_botocores_retries_then_retried_takes_one_slot(
+    aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("training:\n  mode: enforce\n  blast_radius:\n    max_actions_per_hour: 1\n")
+    monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(policy_file))
+    monkeypatch.setenv("GREENRAIL_AWS_MAX_ATTEMPTS", "2")  # botocore's retries, kept short
+    aws.reset_clients()
+    module = load_handler("training_evaluate")
+    monkeypatch.setattr("greenrail.bus.publish", lambda decisions: None)
+    arn = create_job("throttled")
+    ext.throttle_stops("throttled", times=2)  # every attempt of the first invocation
+    turn = {"job_name": "throttled", "job_arn": arn, "previous_action": "none"}
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        module.handler(turn, LambdaContext())
+    assert status("throttled") == "InProgress" and ext.stop_calls("throttled") == 0
+    # The state machine retries the Task: the same stop, the same slot (the cap of 1 is not spent twice).
+    retried = module.handler(turn, LambdaContext())
+    assert retried["action"] == "stop" and retried["applied"] is True
+    assert status("throttled") == "Stopping" and ext.stop_calls("throttled") == 1
+    assert blast_radius_counts("training") == [1]

@@ -75,7 +75,7 @@ def test_table_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert "kWh" in out and "kgCO2e" in out and "cloud-carbon-footprint/aws@" in out
 
 
-def test_unknown_region_note_goes_to_stderr_in_json(capsys: pytest.CaptureFixture[str]) -> None:
+def test_region_without_grid_factor_note_goes_to_stderr_in_json(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [
         "carbon",
         "--instance-type",
@@ -83,14 +83,36 @@ def test_unknown_region_note_goes_to_stderr_in_json(capsys: pytest.CaptureFixtur
         "--hours",
         "1",
         "--region",
-        "xx-nowhere-1",
+        "il-central-1",  # a real region CCF publishes no grid factor for: the documented fallback
         "--format",
         "json",
     ]
     assert run(argv) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["estimated"] is True
-    assert "xx-nowhere-1" in captured.err
+    assert "il-central-1" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("region", "nearest"),
+    [("us-esat-1", "us-east-1"), ("eu-wset-1", "eu-west-1"), ("xx-nowhere-1", None), ("cn-nrth-1", "cn-north-1")],
+)
+def test_unknown_region_is_a_usage_error_naming_the_nearest(
+    region: str, nearest: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["carbon", "--instance-type", "ml.m5.large", "--hours", "1", "--region", region, "--format", "json"]
+    assert run(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and region in lines[0] and "unknown region" in lines[0]
+    if nearest:
+        assert f"did you mean {nearest}?" in lines[0]
+
+
+def test_gov_and_china_regions_are_known(capsys: pytest.CaptureFixture[str]) -> None:
+    for region in ("us-gov-west-1", "cn-northwest-1"):
+        assert run(["carbon", "--instance-type", "ml.m5.large", "--hours", "1", "--region", region]) == 0
 
 
 @pytest.mark.parametrize(

@@ -101,3 +101,24 @@ def test_set_status_backdates_and_event_shape(sm: Any) -> None:
     assert detail["TrainingStartTime"] == str(int(start.timestamp() * 1000))
     ext.set_training_job_status("j1", "Completed")
     assert "TrainingEndTime" in ext.training_job_state_change_event("j1")["detail"]
+
+
+def test_throttled_stops_fail_until_the_injected_faults_are_spent(sm: Any) -> None:
+    from botocore.config import Config
+
+    create(sm, "j1")
+    ext.throttle_stops("j1", times=2)
+    once = boto3.client("sagemaker", region_name="us-east-1", config=Config(retries={"total_max_attempts": 1}))
+    for _ in range(2):
+        with pytest.raises(ClientError) as raised:
+            once.stop_training_job(TrainingJobName="j1")
+        assert raised.value.response["Error"]["Code"] == "ThrottlingException"
+    assert sm.describe_training_job(TrainingJobName="j1")["TrainingJobStatus"] == "InProgress"
+    assert ext.stop_calls("j1") == 0
+    once.stop_training_job(TrainingJobName="j1")
+    assert ext.stop_calls("j1") == 1
+
+
+def test_a_model_card_created_without_tags_lists_none(sm: Any) -> None:
+    arn = sm.create_model_card(ModelCardName="card", Content="{}", ModelCardStatus="Draft")["ModelCardArn"]
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == []

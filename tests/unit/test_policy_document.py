@@ -118,3 +118,99 @@ def test_deployed_policy_is_read_from_ssm_and_cached(monkeypatch: pytest.MonkeyP
 def test_transition_days_only_for_known_classes_and_not_negative(days: str) -> None:
     with pytest.raises(PolicyError, match="storage.transition_days"):
         parse_policy(f"storage:\n  transition_days: {days}\n")
+
+
+# --- hardening: every bad document is `path: message` lines and exit 1, never a traceback ----------
+
+BAD_DOCUMENTS: dict[str, tuple[bytes, str]] = {
+    "huge-integer": (b"storage:\n  min_object_size_bytes: " + b"9" * 5000 + b"\n", "line 2, column 26"),
+    "invalid-utf8": (b"storage:\n  mode: \xff\xfeenforce\n", "not valid UTF-8"),
+    "deep-nesting": (b"storage: " + b"[" * 8000 + b"\n", "nested more than"),
+    "oversize-20000-brackets": (b"storage: " + b"[" * 20000 + b"\n", "SSM Parameter Store"),
+    "oversize-comment": (b"version: 1\n# " + b"x" * 9000 + b"\n", "8,192 bytes"),
+    "regex-3000-groups": (
+        b"training:\n  exemptions:\n    name_patterns: ['" + b"(" * 3000 + b")" * 3000 + b"']\n",
+        "longer than 1,000 characters",
+    ),
+    "regex-recursion": (
+        b"training:\n  exemptions:\n    name_patterns: ['" + b"(" * 495 + b")" * 495 + b"']\n",
+        "training.exemptions.name_patterns",
+    ),
+    "negative-price": (
+        b"training:\n  price_overrides_usd_per_hour: {ml.p3.2xlarge: -1}\n",
+        "training.price_overrides_usd_per_hour.ml.p3.2xlarge: Input should be greater than 0",
+    ),
+    "duplicate-top-level-key": (
+        b"storage:\n  mode: enforce\ntraining: {}\nstorage:\n  mode: 'off'\n",
+        "duplicate key 'storage' on line 4 (first on line 1)",
+    ),
+    "duplicate-nested-key": (
+        b"training:\n  idle:\n    window_minutes: 10\n    window_minutes: 20\n",
+        "duplicate key 'window_minutes' on line 4 (first on line 3)",
+    ),
+    "empty-file": (b"", "empty document"),
+    "comments-only": (b"# nothing here\n", "empty document"),
+    "unknown-key-hint": (b"storage:\n  min_object_size: 1\n", "storage.min_object_size: unknown key (did you mean min_object_size_bytes?)"),
+    "yaml-syntax": (b"storage:\n  mode: enforce\n bad: [\n", "line 3"),
+    "not-a-mapping": (b"- storage\n", "must be a mapping"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DOCUMENTS))
+def test_bad_documents_fail_validate_and_scan_alike(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, expected = BAD_DOCUMENTS[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_bytes(content)
+    assert main(["validate", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    lines = err.splitlines()
+    assert lines and all(line.startswith(f"{path}: ") for line in lines), err
+    assert any(expected in line for line in lines), err
+    assert lines[-1] == f"{path}: {len(lines) - 1} error(s)"
+    # scan fails on the same document, with the same lines, before any AWS call (nothing listens there)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("GREENRAIL_AWS_MAX_ATTEMPTS", "1")
+    assert main(["scan", "--policy", str(path)]) == 1
+    scan_out, scan_err = capsys.readouterr()
+    assert scan_err.splitlines() == lines
+    assert scan_out == ""
+
+
+def test_deployed_default_and_no_document_stay_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "default.yaml"
+    path.write_text("version: 1\n")
+    assert main(["validate", str(path)]) == 0
+    assert "valid" in capsys.readouterr().out
+    assert parse_policy("version: 1\n") == PolicyDocument() == parse_policy("")
+
+
+def test_merge_keys_are_not_duplicates() -> None:
+    document = parse_policy("training:\n  idle:\n    <<: {window_minutes: 10, warmup_minutes: 5}\n    window_minutes: 20\n")
+    assert document.training.idle.window_minutes == 20
+    assert document.training.idle.warmup_minutes == 5
+
+
+def test_a_file_at_the_size_limit_is_read() -> None:
+    from greenrail.document import MAX_DOCUMENT_BYTES
+
+    text = "version: 1\n#" + "x" * (MAX_DOCUMENT_BYTES - 13) + "\n"
+    assert len(text.encode()) == MAX_DOCUMENT_BYTES
+    assert parse_policy(text) == PolicyDocument()
+    with pytest.raises(PolicyError, match="8,192 bytes"):
+        parse_policy(text + "\n")
+
+
+def test_unexpected_errors_become_policy_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenrail import document as module
+
+    class Broken:
+        @staticmethod
+        def model_validate(data: Any) -> Any:
+            raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(module, "document_model", lambda: Broken)
+    with pytest.raises(PolicyError, match=r"x\.yaml: \(document\): cannot be read: ZeroDivisionError: boom"):
+        parse_policy("version: 1\n", "x.yaml")

@@ -23,7 +23,12 @@ def job(name: str = "churn-1", status: str = "Completed") -> dict[str, Any]:
         "TrainingJobArn": f"arn:aws:sagemaker:eu-west-1:123456789012:training-job/{name}",
         "ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1},
         "TrainingStartTime": END - timedelta(hours=2), "TrainingEndTime": END, "BillableTimeInSeconds": 7200,
+        "ModelArtifacts": {"S3ModelArtifacts": artifacts(name)},
     }
+
+
+def artifacts(name: str) -> str:
+    return f"s3://ml-out/{name}/output/model.tar.gz"
 
 
 def record(cards: InMemoryCards, mode: Mode = Mode.ENFORCE, tags: dict[str, str] | None = None,
@@ -46,11 +51,13 @@ class TestCarbonOnTheCardPort:
 
     def test_a_tagged_card_gets_a_new_version_and_keeps_its_content(self) -> None:
         cards = InMemoryCards()
-        cards.add("churn-model", {"model_overview": {"model_description": "churn"}})
+        cards.add_model("churn-model-v1", artifacts("churn-1"))  # the card's model is the job's output
+        cards.add("churn-model", {"model_overview": {"model_description": "churn", "model_name": "churn-model-v1"}})
         decision = record(cards, tags={"greenrail:model-card": "churn-model"})
         assert decision is not None and decision.applied
         assert [v.version for v in cards.versions["churn-model"]] == [1, 2]
-        assert cards.content("churn-model")["model_overview"] == {"model_description": "churn"}
+        assert cards.content("churn-model")["model_overview"] == {
+            "model_description": "churn", "model_name": "churn-model-v1"}
         again = record(cards, tags={"greenrail:model-card": "churn-model"})  # the same record: no new version
         assert again is not None and not again.applied and len(cards.versions["churn-model"]) == 2
 
@@ -61,6 +68,54 @@ class TestCarbonOnTheCardPort:
         decision = record(cards, tags={"greenrail:model-card": "churn-model"})
         assert decision is not None and not decision.applied and status in decision.reason
         assert len(cards.versions["churn-model"]) == 1
+
+    def test_a_pending_review_card_is_never_written(self) -> None:
+        cards = InMemoryCards()
+        cards.add_model("churn-model-v1", artifacts("churn-1"))
+        cards.add("churn-model", {"model_overview": {"model_name": "churn-model-v1"}}, status="PendingReview",
+                  tags={"greenrail:managed": "true", "greenrail:training-job": "churn-1"})
+        decision = record(cards, tags={"greenrail:model-card": "churn-model"})
+        assert decision is not None and not decision.applied and decision.action == "publish-carbon-record"
+        assert decision.reason == "model card churn-model is PendingReview: left unchanged"
+        assert len(cards.versions["churn-model"]) == 1
+
+    def test_another_teams_draft_card_is_never_written(self) -> None:
+        cards = InMemoryCards()
+        cards.add_model("fraud-model-v3", "s3://fraud-team/fraud-7/output/model.tar.gz")
+        cards.add("fraud-model", {"model_overview": {"model_name": "fraud-model-v3"}}, tags={"team": "fraud"})
+        cards.add("greenrail-other", {}, tags={"greenrail:managed": "true", "greenrail:training-job": "other"})
+        for card in ("fraud-model", "greenrail-other"):
+            decision = record(cards, tags={"greenrail:model-card": card})
+            assert decision is not None and not decision.applied and decision.action == "publish-carbon-record"
+            assert decision.reason == (
+                f"model card {card} does not belong to job churn-1 (not created by Greenrail for it, "
+                "and its model is not the job's output): left unchanged")
+            assert len(cards.versions[card]) == 1
+        dry = record(cards, mode=Mode.DRY_RUN, tags={"greenrail:model-card": "fraud-model"})
+        assert dry is not None and "does not belong" in dry.reason  # dry-run says it would not write either
+
+    def test_a_draft_greenrail_created_for_the_job_is_written(self) -> None:
+        cards = InMemoryCards()
+        cards.add("greenrail-churn-1", {"model_overview": {"model_description": "from an earlier run"}},
+                  tags={"greenrail:managed": "true", "greenrail:training-job": "churn-1"})
+        decision = record(cards)
+        assert decision is not None and decision.applied
+        assert [v.version for v in cards.versions["greenrail-churn-1"]] == [1, 2]
+        content = cards.content("greenrail-churn-1")
+        assert "greenrail_carbon_energy_kwh" in content["additional_information"]["custom_details"]
+        assert content["model_overview"] == {"model_description": "from an earlier run"}
+
+    def test_a_card_whose_model_package_is_the_jobs_output_is_written(self) -> None:
+        cards = InMemoryCards()
+        package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3"
+        cards.add_model_package(package, artifacts("churn-1"))
+        cards.add("churn-model", {"model_overview": {"model_id": package}})
+        decision = record(cards, tags={"greenrail:model-card": "churn-model"})
+        assert decision is not None and decision.applied and len(cards.versions["churn-model"]) == 2
+        # a model package in another account is not looked up, even under the same name
+        cards.add("elsewhere", {"model_overview": {"model_id": package.replace("123456789012", "999988887777")}})
+        other = record(cards, tags={"greenrail:model-card": "elsewhere"})
+        assert other is not None and not other.applied and "does not belong" in other.reason
 
     def test_dry_run_and_exempt_jobs_write_nothing(self) -> None:
         cards = InMemoryCards()

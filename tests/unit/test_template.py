@@ -28,6 +28,7 @@ RULES: dict[str, tuple[list[str], list[str]]] = {
 
 # Actions IAM cannot scope to a resource (Service Authorization Reference: no resource types).
 UNSCOPABLE = {"s3:ListAllMyBuckets", "s3:CreateJob", "cloudwatch:GetMetricData", "sagemaker:Search",
+              "cloudwatch:ListMetrics", "sagemaker:ListMonitoringExecutions", "scheduler:ListSchedules",
               "organizations:ListAccounts",
               "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
@@ -179,3 +180,33 @@ def test_bucket_writes_are_scoped_to_a_deliberately_chosen_pattern(path: str) ->
                     checked += 1
                     assert "${GovernedBucketPattern}" in json.dumps(statement["Resource"]), f"{path} {name}"
     assert checked
+
+
+def test_only_greenrail_publishers_may_put_events_on_the_decision_bus() -> None:
+    """Any principal of the account with events:PutEvents could forge a decision: the bus's policy
+    denies everyone but the roles of the functions whose code publishes decisions."""
+    from greenrail import bus
+
+    publishers = {t.resource for t in triggers() if t.uses and bus.publish in t.uses()}
+    assert publishers  # derived from the code, like every role
+    [policy] = [p for p in resources("AWS::Events::EventBusPolicy").values()
+                if p["Properties"]["EventBusName"] == {"Ref": "DecisionBus"}]
+    statement = policy["Properties"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "events:PutEvents")
+    assert statement["Resource"] == {"Fn::GetAtt": ["DecisionBus", "Arn"]}
+    allowed = {ref["Fn::GetAtt"][0] for ref in statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}
+    functions = transformed()["Resources"]
+    assert allowed == {functions[name]["Properties"]["Role"]["Fn::GetAtt"][0] for name in publishers}
+
+
+def test_every_function_logs_to_a_group_with_a_retention() -> None:
+    groups = resources("AWS::Logs::LogGroup")
+    parameter = load_template(ROOT / "template.yaml")["Parameters"]["LogRetentionDays"]
+    assert parameter["Default"] == 90 and 90 in parameter["AllowedValues"]
+    functions = resources("AWS::Lambda::Function")
+    assert functions
+    for name, function in functions.items():
+        group = function["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        assert isinstance(group, dict) and group.get("Ref") in groups, f"{name} logs to no group of the template"
+        retention = groups[group["Ref"]]["Properties"].get("RetentionInDays")
+        assert retention == {"Ref": "LogRetentionDays"}, f"{name}: its log group keeps logs forever"

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import greenrail.carbon as carbon
 
     try:
+        carbon.check_region(args.region)  # a typo is an error; a real region without a grid factor is not
         result = carbon.estimate(
             args.instance_type,
             hours=args.hours,
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             cpu_util=args.cpu_util,
             gpu_util=args.gpu_util,
         )
-    except ValueError as exc:  # UnknownInstanceType is a ValueError too
+    except ValueError as exc:  # UnknownInstanceType and UnknownRegion are ValueErrors too
         print(f"greenrail carbon: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     record = result.as_dict()

@@ -1,4 +1,8 @@
-"""``greenrail validate FILE``: check a policy document and print every error with its path."""
+"""``greenrail validate FILE``: check a policy document and print every error with its path.
+
+Exit 0 when the document is valid, 1 otherwise (``FILE: path: message`` lines on stderr, then
+the count); ``greenrail scan --policy FILE`` refuses the same documents with the same lines.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,7 @@ def run(args: Any) -> int:
     try:
         document = load_policy_file(args.file)
     except PolicyError as exc:
-        for path, message in exc.errors:
-            print(f"{exc.source}: {path}: {message}", file=sys.stderr)
-        print(f"{exc.source}: {len(exc.errors)} error(s)", file=sys.stderr)
+        print("\n".join(exc.lines()), file=sys.stderr)
         return 1
     from greenrail.registry import names
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from greenrail.aws import client
+from greenrail_cli.demo.retraining import POLICY as RETRAINING_POLICY
 from greenrail_cli.emulator import Emulator
 from greenrail_cli.emulator.slack import FakeSlackWebhook
 
@@ -26,7 +27,7 @@ training:
     default_budget_usd: 500
 carbon:
   mode: enforce
-"""
+""" + RETRAINING_POLICY
 
 def scenarios() -> list[tuple[str, Callable[[Emulator, list[str]], dict[str, Any]]]]:
     """One scenario per registered policy that has one: ``greenrail_cli.demo.<policy>.scenario``.

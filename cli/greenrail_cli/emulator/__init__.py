@@ -17,12 +17,15 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from greenrail.decision import DECISION_DETAIL_TYPE, Decision
 from greenrail_cli.emulator.clock import Clock
 from greenrail_cli.emulator.deploy import Stack, deploy
 from greenrail_cli.emulator.runtime import LambdaRuntime
+
+if TYPE_CHECKING:
+    from greenrail_cli.emulator.moto_ext.scheduler import FiredSchedule
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -145,6 +148,23 @@ class Emulator:
         else:
             self.runtime.invoke_async(target["Arn"], payload)
         self.drain()
+
+    def run_due_schedules(self) -> list[FiredSchedule]:
+        """Fire the one-time EventBridge Scheduler schedules due on the emulator's clock (e.g. after
+        ``clock.advance``), then run what they caused; returns what fired
+        (``moto_ext.scheduler.FiredSchedule``: target, input, result or error, deleted)."""
+        from greenrail_cli.emulator.moto_ext import scheduler
+
+        fired = scheduler.run_due_schedules(self.clock.now(), ACCOUNT, REGION)
+        self.drain()
+        return list(fired)
+
+    @property
+    def fired_schedules(self) -> list[FiredSchedule]:
+        """Every schedule fired by :meth:`run_due_schedules` so far, in order."""
+        from greenrail_cli.emulator.moto_ext import hooks
+
+        return list(hooks.fired_schedules)
 
     def drain(self, timeout_seconds: float = 120.0) -> None:
         """Run queued invocations and wait for running workflows until nothing is left."""

@@ -412,6 +412,12 @@ class Deployer:
             spec.max_retry_attempts = int(props["MaximumRetryAttempts"])
         self._set(logical_id, f"{props['FunctionName']}-invoke-config")
 
+    def create_AWS_Scheduler_ScheduleGroup(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("Name") or self._name(logical_id)
+        tags = [{"Key": t["Key"], "Value": str(t["Value"])} for t in props.get("Tags", [])]
+        arn = client("scheduler").create_schedule_group(Name=name, Tags=tags)["ScheduleGroupArn"]
+        self._set(logical_id, name, Arn=arn)
+
     def create_AWS_Scheduler_Schedule(self, logical_id: str, props: dict[str, Any]) -> None:
         # moto's CloudFormation drops schedules; the emulator keeps them and fires them on demand.
         self.stack.schedules[logical_id] = props

@@ -23,21 +23,32 @@ Field rules (AWS Security Hub user guide, "Required top-level ASFF attributes" a
 * At most 100 findings per call. Findings Security Hub refuses (``FailedFindings``) do not stop
   the others; :class:`FindingsImportError` is raised at the end, naming them, so the
   asynchronous invocation is retried (import is idempotent by Id).
+
+Which accounts (:func:`record`): a decision names the account it is about, and the auditor
+imports its finding there, through the member role for a member account. The field is not
+trusted: only the central account (the auditor's own) and, in an Organization deployment, the
+Organization's ACTIVE accounts are accepted; a decision for any other account is logged and
+dropped (the caller counts it), never imported.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from greenrail import arn as arns
 from greenrail.arn import partition_for
-from greenrail.aws import client, region
+from greenrail.aws import acting_in, client, error_code, is_permanent, on_reset, region
 from greenrail.decision import Decision
 from greenrail.permissions import calls
+from greenrail.settings import settings
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "2018-10-08"
 IMPORT_BATCH = 100  # BatchImportFindings takes at most 100 findings per call
@@ -286,3 +297,73 @@ def import_findings(findings: Iterable[dict[str, Any]], securityhub: Any = None)
 def audit(decisions: Iterable[Decision], securityhub: Any = None) -> int:
     """Record each decision as a finding; returns how many findings were imported."""
     return import_findings([to_finding(decision) for decision in decisions], securityhub)
+
+
+# --- which accounts -------------------------------------------------------------------------
+
+ACCOUNTS_CACHE_SECONDS = 300  # the Organization's accounts, listed at most this often per container
+ACCOUNT_LOG_MAX = 32  # a dropped decision's account and resource are logged clipped
+RESOURCE_LOG_MAX = 256
+_accounts: tuple[float, frozenset[str]] | None = None  # (listed at, monotonic clock; ACTIVE accounts)
+
+
+@on_reset
+def forget_accounts() -> None:
+    """Forget the cached Organization accounts (with the clients: tests, the emulator)."""
+    global _accounts
+    _accounts = None
+
+
+def accepted_accounts(central: str) -> frozenset[str]:
+    """The accounts whose decisions are recorded: ``central``, and in an Organization deployment
+    (``GREENRAIL_MEMBER_ROLE_NAME`` set) every ACTIVE account of the Organization.
+
+    When the accounts cannot be listed (this is not the management or a delegated administrator
+    account: AccessDenied, AWSOrganizationsNotInUse...) only ``central``, logged and cached like
+    a list; a transient error that outlived botocore's retries raises (the invocation is retried).
+    """
+    global _accounts
+    if not settings().member_role_name:
+        return frozenset({central})
+    from greenrail.adapters import organizations
+
+    now = time.monotonic()
+    if _accounts is None or now - _accounts[0] >= ACCOUNTS_CACHE_SECONDS:
+        try:
+            listed = frozenset(organizations.active_accounts())
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise
+            logger.error("cannot list the Organization's accounts: recording the central account's decisions only",
+                         extra={"error": error_code(exc)})
+            listed = frozenset()
+        _accounts = (now, listed)
+    return _accounts[1] | {central}
+
+
+def record(decisions: Iterable[Decision], central: str) -> tuple[int, int]:
+    """Import each decision's finding in its own account: (imported, dropped).
+
+    A decision for an account :func:`accepted_accounts` does not name (a forged or mistaken
+    event) is logged (policy, resource and account, clipped) and dropped: importing it would act
+    in that account through its member role on the word of whoever put the event on the bus.
+    """
+    pending = list(decisions)
+    accepted: frozenset[str] | None = None  # listed only when a decision is not the central account's
+    imported = dropped = 0
+    for account in sorted({d.account for d in pending}):
+        batch = [d for d in pending if d.account == account]
+        if account != central:
+            accepted = accepted if accepted is not None else accepted_accounts(central)
+            if account not in accepted:
+                for decision in batch:
+                    logger.error("decision for an account Greenrail does not act in: dropped", extra={
+                        "policy": decision.policy, "resource": truncate(decision.resource, RESOURCE_LOG_MAX),
+                        "account": truncate(account, ACCOUNT_LOG_MAX)})
+                dropped += len(batch)
+                continue
+        # Security Hub takes a finding only from the account it is about: a member account's
+        # finding is imported through its Greenrail role.
+        with acting_in(account):
+            imported += audit(batch)
+    return imported, dropped

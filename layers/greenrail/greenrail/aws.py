@@ -4,6 +4,9 @@ Retries are botocore's own (``standard`` mode: exponential back-off with jitter 
 and transient errors, ``GREENRAIL_AWS_MAX_ATTEMPTS`` attempts in all); there is no hand-written
 retry loop anywhere in Greenrail. boto3 honours ``AWS_ENDPOINT_URL`` (and per-service
 ``AWS_ENDPOINT_URL_<SERVICE>``), so the same code talks to AWS or to the local emulator.
+
+Connect and read timeouts are botocore's (60 s each) unless ``GREENRAIL_AWS_CONNECT_TIMEOUT`` /
+``GREENRAIL_AWS_READ_TIMEOUT`` are set: Lambda keeps botocore's, the CLI sets short ones.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -36,9 +39,14 @@ def _client(service: str, region_name: str, role_arn: str | None, epoch: int = 0
     import boto3
     from botocore.config import Config
 
+    current = settings()
+    timeouts = {name: seconds for name, seconds in (("connect_timeout", current.aws_connect_timeout),
+                                                     ("read_timeout", current.aws_read_timeout)) if seconds}
     config = Config(
-        retries={"mode": "standard", "max_attempts": settings().aws_max_attempts},
-        max_pool_connections=settings().aws_max_pool,
+        # total_max_attempts counts the first attempt too (botocore's max_attempts counts retries)
+        retries={"mode": "standard", "total_max_attempts": current.aws_max_attempts},
+        max_pool_connections=current.aws_max_pool,
+        **timeouts,
     )
     session = boto3.session.Session(region_name=region_name)
     if role_arn:
@@ -92,10 +100,22 @@ def acting_in(account: str | None) -> Iterator[None]:
         _acting_role.reset(token)
 
 
+_resets: list[Callable[[], None]] = []
+
+
+def on_reset(forget: Callable[[], None]) -> Callable[[], None]:
+    """Register a per-container cache of what AWS answered, forgotten with the clients."""
+    _resets.append(forget)
+    return forget
+
+
 def reset_clients() -> None:
-    """Forget cached clients (tests and the emulator switch endpoints and credentials)."""
+    """Forget cached clients (tests and the emulator switch endpoints and credentials), and
+    what was cached from their answers (:func:`on_reset`)."""
     _client.cache_clear()
     account_id.cache_clear()
+    for forget in _resets:
+        forget()
 
 
 @lru_cache(maxsize=1)

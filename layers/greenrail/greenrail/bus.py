@@ -17,7 +17,14 @@ PUT_EVENTS_BATCH = 10  # PutEvents takes at most 10 entries per call
 
 
 class PublishError(Exception):
-    """Some decisions could not be put on the bus (raised so the invocation is retried)."""
+    """Some decisions could not be put on the bus (raised so the invocation is retried).
+
+    The message names the policies and error codes only: it is logged, and a resource may be an
+    object key (personal data); ``failed`` holds (resource, error code) pairs for the caller."""
+
+    def __init__(self, message: str, failed: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.failed = failed or []
 
 
 def bus_name() -> str:
@@ -27,14 +34,18 @@ def bus_name() -> str:
 @calls("events:PutEvents", central=True)
 def publish(decisions: Iterable[Decision]) -> int:
     """Put each decision on the bus; returns how many were accepted, raises if any failed."""
-    entries = [decision.to_event_entry(bus_name()) for decision in decisions]
-    failed: list[str] = []
+    pending = list(decisions)
+    entries = [decision.to_event_entry(bus_name()) for decision in pending]
+    failed: list[tuple[str, str]] = []
+    codes: set[str] = set()
     for start in range(0, len(entries), PUT_EVENTS_BATCH):
         batch = entries[start : start + PUT_EVENTS_BATCH]
         response = client("events").put_events(Entries=batch)
-        for entry, result in zip(batch, response.get("Entries", []), strict=False):
+        for decision, result in zip(pending[start : start + PUT_EVENTS_BATCH], response.get("Entries", []),
+                                    strict=False):
             if result.get("ErrorCode"):
-                failed.append(f"{entry['Resources'] or entry['Detail'][:80]}: {result['ErrorCode']}")
+                failed.append((decision.resource, str(result["ErrorCode"])))
+                codes.add(f"{decision.policy}: {result['ErrorCode']}")
     if failed:
-        raise PublishError(f"{len(failed)} decision(s) not accepted by the bus: {failed[:5]}")
+        raise PublishError(f"{len(failed)} decision(s) not accepted by the bus ({', '.join(sorted(codes))})", failed)
     return len(entries)

@@ -22,6 +22,7 @@ flagged ``estimated`` with a note saying which part was averaged.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from functools import lru_cache
@@ -32,7 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from greenrail.sagemaker_facts import UnknownInstanceType
 
-__all__ = ["CarbonEstimate", "InstanceSpec", "UnknownInstanceType", "UnknownStorageClass", "estimate", "instance_spec"]
+__all__ = ["CarbonEstimate", "InstanceSpec", "UnknownInstanceType", "UnknownRegion", "UnknownStorageClass",
+           "check_region", "estimate", "instance_spec"]
 
 ML_PREFIX = "ml."
 UNKNOWN_REGION = "unknown"
@@ -143,6 +145,57 @@ def grid_factor_kgco2e_per_kwh(region: str) -> tuple[float, bool]:
     if tonnes is None:
         return grid["unknown"] * 1000, False
     return tonnes * 1000, True
+
+
+class UnknownRegion(ValueError):
+    """A region name no AWS partition knows (a typo, most often)."""
+
+
+REGION_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+MAX_REGION_TYPOS = 3  # beyond this many edits, the nearest region is no longer a likely meaning
+
+
+@lru_cache(maxsize=1)
+def known_regions() -> tuple[str, ...]:
+    """SageMaker's regions in the aws, aws-cn and aws-us-gov partitions, from botocore's endpoint data."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return tuple(sorted({name for partition in REGION_PARTITIONS
+                         for name in session.get_available_regions("sagemaker", partition_name=partition)}))
+
+
+def check_region(region: str) -> str:
+    """``region`` when AWS knows it, else UnknownRegion naming the nearest known region.
+
+    A known region without a CCF grid factor is fine: ``estimate`` falls back to the average.
+    """
+    known = known_regions()
+    if region in known:
+        return region
+    # fewest typos (a swap of two letters counts one), then difflib's similarity
+    typed = region.strip().lower()
+    nearest = min(known, key=lambda name: (_typos(typed, name),
+                                           -difflib.SequenceMatcher(None, typed, name).ratio(), name))
+    hint = (f"did you mean {nearest}?" if _typos(typed, nearest) <= MAX_REGION_TYPOS
+            else f"known regions: {', '.join(known)}")
+    raise UnknownRegion(f"unknown region {region!r}: {hint}")
+
+
+def _typos(a: str, b: str) -> int:
+    """Edits from ``a`` to ``b``: insertions, deletions, substitutions, swaps of adjacent letters."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        row = [i]
+        for j, other in enumerate(b, 1):
+            cost = row[j - 1] + 1, previous[j] + 1, previous[j - 1] + (char != other)
+            best = min(cost)
+            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
+                best = min(best, previous2[j - 2] + 1)
+            row.append(best)
+        previous2, previous = previous, row
+    return previous[-1]
 
 
 def _check_fraction(name: str, value: float | None) -> None:

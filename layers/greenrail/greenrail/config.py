@@ -16,6 +16,7 @@ __all__ = ["BlastRadiusCap", "Exemptions", "Mode", "Strict"]
 
 EXEMPT_TAG_KEY = "greenrail:exempt"
 EXEMPT_TAG_VALUE = "true"
+MAX_PATTERN_CHARS = 1_000  # an exemption pattern names buckets or keys: longer is a mistake
 
 
 class Strict(BaseModel):
@@ -33,10 +34,15 @@ class Exemptions(Strict):
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
+            shown = pattern if len(pattern) <= 60 else pattern[:60] + "..."
+            if len(pattern) > MAX_PATTERN_CHARS:
+                raise ValueError(f"regular expression {shown!r} is longer than {MAX_PATTERN_CHARS:,} characters")
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+                raise ValueError(f"invalid regular expression {shown!r}: {exc}") from exc
+            except (RecursionError, OverflowError) as exc:  # deeply nested groups, huge repeat counts
+                raise ValueError(f"regular expression {shown!r} is too complex to compile") from exc
         return patterns
 
     def exempts(self, name: str, tags: dict[str, str]) -> bool:

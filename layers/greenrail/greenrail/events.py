@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from greenrail.validation import AccountId, BucketName, EventId, ObjectKey, Region
+
 
 class _Loose(BaseModel):
     # AWS adds fields to its events over time: unknown fields are ignored, required ones checked.
@@ -13,11 +15,11 @@ class _Loose(BaseModel):
 
 
 class S3BucketRef(_Loose):
-    name: str = Field(min_length=3, max_length=63)
+    name: BucketName
 
 
 class S3ObjectRef(_Loose):
-    key: str = Field(min_length=1)
+    key: ObjectKey
     size: int | None = Field(default=None, ge=0)
     etag: str | None = None
 
@@ -31,12 +33,20 @@ class S3ObjectCreatedDetail(_Loose):
 class S3ObjectCreated(_Loose):
     """EventBridge ``Object Created`` from ``aws.s3``."""
 
-    id: str
+    id: EventId
     source: str = Field(pattern=r"^aws\.s3$")
     detail_type: str = Field(alias="detail-type", pattern=r"^Object Created$")
-    account: str | None = None
-    region: str | None = None
+    account: AccountId | None = None  # absent: this account; anything but twelve digits: malformed
+    region: Region | None = None
     detail: S3ObjectCreatedDetail
+
+
+class DecisionLocation(_Loose):
+    """Where a ``Greenrail Decision`` event says its resource is: checked where decisions come in
+    (the notifier, the auditor), not on ``Decision`` itself, which tests build with any values."""
+
+    account: AccountId
+    region: Region
 
 
 def validation_problems(exc: Exception) -> list[dict[str, str]]:
@@ -59,15 +69,12 @@ def decision_from_event(event: Any, logger: Any, metrics: Any) -> Any:
     try:
         if not isinstance(event, dict):
             raise TypeError(f"expected an EventBridge event object, got {type(event).__name__}")
-        return Decision.from_event(event)
-    except (ValidationError, ValueError, TypeError) as exc:
-        logger.error(
-            "malformed Greenrail Decision event",
-            extra={
-                "event_id": event.get("id") if isinstance(event, dict) else None,
-                "detail_type": event.get("detail-type") if isinstance(event, dict) else None,
-                "problems": validation_problems(exc),
-            },
-        )
+        decision = Decision.from_event(event)
+        DecisionLocation.model_validate({"account": decision.account, "region": decision.region})
+        decision.model_dump_json()  # what Greenrail put on the bus is UTF-8 JSON (no lone surrogates)
+        return decision
+    except (ValidationError, ValueError, TypeError, RecursionError) as exc:  # (a detail string nested too deep)
+        # field names and problems only: an event's values (even its id) are not for the logs
+        logger.error("malformed Greenrail Decision event", extra={"problems": validation_problems(exc)})
         metrics.add_metric(name="MalformedDecision", unit=MetricUnit.Count, value=1)
         return None

@@ -57,8 +57,10 @@ def _notifier_uses() -> tuple:  # type: ignore[type-arg]
 
 def _auditor_uses() -> tuple:  # type: ignore[type-arg]
     from greenrail import audit
+    from greenrail.adapters import organizations
 
-    return (audit.import_findings,)
+    # ListAccounts: the accounts whose decisions the auditor accepts (Organization deployments)
+    return (audit.import_findings, organizations.active_accounts)
 
 
 def core_triggers() -> tuple[Trigger, ...]:

@@ -25,12 +25,20 @@ class Settings(BaseModel):
     account_id: str | None = None  # GREENRAIL_ACCOUNT_ID: skips the STS call (emulator, tests)
     aws_max_attempts: int = Field(default=5, ge=1)  # GREENRAIL_AWS_MAX_ATTEMPTS (botocore standard retries)
     aws_max_pool: int = Field(default=20, ge=1)  # GREENRAIL_AWS_MAX_POOL
+    # GREENRAIL_AWS_CONNECT_TIMEOUT / GREENRAIL_AWS_READ_TIMEOUT, in seconds: botocore's 60 when unset
+    # (Lambda); the CLI sets short ones for itself (greenrail_cli.main)
+    aws_connect_timeout: float | None = Field(default=None, gt=0)
+    aws_read_timeout: float | None = Field(default=None, gt=0)
     topic_arn: str | None = None  # GREENRAIL_TOPIC_ARN: the notifier's SNS topic
     slack_secret_arn: str | None = None  # GREENRAIL_SLACK_SECRET_ARN
     slack_secret_cache_seconds: int = Field(default=300, ge=0)  # GREENRAIL_SLACK_SECRET_CACHE_SECONDS
     # GREENRAIL_SLACK_ALLOWED_HOSTS: host[:port] entries allowed besides hooks.slack.com (local fakes)
     slack_allowed_hosts: str | None = None
     training_watch_arn: str | None = None  # GREENRAIL_TRAINING_WATCH_ARN: the watch state machine
+    # the retraining policy's EventBridge Scheduler group, the role its schedules run as, their DLQ
+    retraining_schedule_group: str | None = None  # GREENRAIL_RETRAINING_SCHEDULE_GROUP
+    retraining_scheduler_role_arn: str | None = None  # GREENRAIL_RETRAINING_SCHEDULER_ROLE_ARN
+    dead_letter_queue_arn: str | None = None  # GREENRAIL_DEAD_LETTER_QUEUE_ARN
 
 
 _NAMES = {
@@ -44,11 +52,16 @@ _NAMES = {
     "account_id": "GREENRAIL_ACCOUNT_ID",
     "aws_max_attempts": "GREENRAIL_AWS_MAX_ATTEMPTS",
     "aws_max_pool": "GREENRAIL_AWS_MAX_POOL",
+    "aws_connect_timeout": "GREENRAIL_AWS_CONNECT_TIMEOUT",
+    "aws_read_timeout": "GREENRAIL_AWS_READ_TIMEOUT",
     "topic_arn": "GREENRAIL_TOPIC_ARN",
     "slack_secret_arn": "GREENRAIL_SLACK_SECRET_ARN",
     "slack_secret_cache_seconds": "GREENRAIL_SLACK_SECRET_CACHE_SECONDS",
     "slack_allowed_hosts": "GREENRAIL_SLACK_ALLOWED_HOSTS",
     "training_watch_arn": "GREENRAIL_TRAINING_WATCH_ARN",
+    "retraining_schedule_group": "GREENRAIL_RETRAINING_SCHEDULE_GROUP",
+    "retraining_scheduler_role_arn": "GREENRAIL_RETRAINING_SCHEDULER_ROLE_ARN",
+    "dead_letter_queue_arn": "GREENRAIL_DEAD_LETTER_QUEUE_ARN",
 }
 
 

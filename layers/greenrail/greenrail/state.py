@@ -6,11 +6,15 @@ One DynamoDB table, partition key ``id``, TTL attribute ``expiration``.
   S3 object's bucket, key and ETag; a training job's ARN and status), never on the event id
   alone: SageMaker and S3 may send the same change more than once, with different ids.
 * The blast radius is a counter per policy and clock hour, incremented atomically with a
-  condition on the cap, so concurrent invocations cannot exceed it.
+  condition on the cap, so concurrent invocations cannot exceed it. The same item holds the
+  digests of the subjects (a resource and its state) that took a slot, so a retried action
+  reuses its slot instead of taking a second one.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -54,39 +58,76 @@ def persistence_layer() -> Any:
     return DynamoDBPersistenceLayer(table_name=name, boto3_client=client("dynamodb"))
 
 
+def holder_digest(subject: str) -> str:
+    """What the counter item keeps of a subject: 16 characters (96 bits of its SHA-256), so that
+    an hour of a large cap still fits DynamoDB's 400 KB item."""
+    return base64.urlsafe_b64encode(hashlib.sha256(subject.encode()).digest()[:12]).decode()
+
+
 class BlastRadius:
-    """At most ``cap`` actions per clock hour for one policy (in this account and region)."""
+    """At most ``cap`` actions per clock hour for one policy (in this account and region).
+
+    A slot is taken for a ``subject``: the resource and the state acted on (a training job's ARN
+    and "stop"; an object's bucket, key, ETag and target class). Taking it again for the same
+    subject in the same hour (the invocation was retried after a failure) reuses the slot.
+    """
 
     def __init__(self, policy: str, cap: int, table: str | None = None):
         self.policy = policy
         self.cap = cap
         self.table = table or table_name()
-        self._local_count = 0  # without a table (CLI runs): counted in this process only
+        self._local_holders: set[str] = set()  # without a table (CLI runs): counted in this process only
 
     @calls("dynamodb:UpdateItem", central=True)
-    def acquire(self, now: datetime | None = None) -> bool:
-        """Take one action slot; False when this hour's cap is reached."""
+    def acquire(self, subject: str, now: datetime | None = None) -> bool:
+        """Take one action slot for ``subject``; True when it holds one (taken now, or earlier this
+        hour), False when this hour's cap is reached."""
         if self.cap <= 0:
             return False
+        holder = holder_digest(subject)
         if not self.table:
-            if self._local_count >= self.cap:
+            if holder in self._local_holders:
+                return True
+            if len(self._local_holders) >= self.cap:
                 return False
-            self._local_count += 1
+            self._local_holders.add(holder)
             return True
         now = now or datetime.now(UTC)
-        hour = now.strftime("%Y-%m-%dT%H")
+        key = {"id": {"S": f"blast-radius#{self.policy}#{now.strftime('%Y-%m-%dT%H')}"}}
+        values: dict[str, Any] = {":one": {"N": "1"}, ":cap": {"N": str(self.cap)},
+                  ":expires": {"N": str(int(time.time()) + 2 * HOUR_SECONDS)}}
+        try:
+            # one atomic write: count the slot and record its holder, unless the cap is reached
+            # or the subject already holds a slot (then the old item says which it was)
+            client("dynamodb").update_item(
+                TableName=self.table, Key=key,
+                UpdateExpression="ADD #count :one, holders :holder SET expiration = :expires",
+                ConditionExpression="(attribute_not_exists(#count) OR #count < :cap) AND NOT contains(holders, :subject)",
+                ExpressionAttributeNames={"#count": "count"},
+                ExpressionAttributeValues={**values, ":holder": {"SS": [holder]}, ":subject": {"S": holder}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "ConditionalCheckFailedException":
+                old = getattr(exc, "response", {}).get("Item") or {}
+                return holder in (old.get("holders") or {}).get("SS", [])  # held already: reused; else capped
+            if code == "ValidationException" and "maximum allowed size" in str(exc):
+                return self._count_only(key, values)
+            raise
+        return True
+
+    @calls("dynamodb:UpdateItem", central=True)
+    def _count_only(self, key: dict[str, Any], values: dict[str, Any]) -> bool:
+        """The hour's holders no longer fit the item (a cap of tens of thousands): count the slot
+        without its holder, so that a retry in this hour takes another slot."""
+        logger.warning("blast radius of %s: holders no longer fit the counter item; counting without them",
+                       self.policy)
         try:
             client("dynamodb").update_item(
-                TableName=self.table,
-                Key={"id": {"S": f"blast-radius#{self.policy}#{hour}"}},
-                UpdateExpression="ADD #count :one SET expiration = :expires",
+                TableName=self.table, Key=key, UpdateExpression="ADD #count :one SET expiration = :expires",
                 ConditionExpression="attribute_not_exists(#count) OR #count < :cap",
-                ExpressionAttributeNames={"#count": "count"},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":cap": {"N": str(self.cap)},
-                    ":expires": {"N": str(int(time.time()) + 2 * HOUR_SECONDS)},
-                },
+                ExpressionAttributeNames={"#count": "count"}, ExpressionAttributeValues=values,
             )
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":

@@ -12,11 +12,17 @@ them all, idempotently. Nothing outside the emulator imports this package.
 * ``s3control``: S3 Batch Operations CreateJob/DescribeJob (stored, awaiting confirmation).
 * ``stepfunctions``: ``Wait`` states advance the emulator's clock instead of sleeping.
 * ``sagemaker_training``: InProgress training jobs and StopTrainingJob.
+* ``sagemaker_monitoring``: ListMonitoringExecutions; seeded Model Monitor executions (report in
+  S3, processing job, Processing Job State Change event).
+* ``sagemaker_pipelines``: StartPipelineExecution idempotency, ListPipelineExecutions filters
+  and sort, ListPipelineExecutionSteps; seeded executions and Training steps.
+* ``cloudwatch_alarms``: alarm state changes send ``CloudWatch Alarm State Change`` events.
+* ``scheduler``: one-time EventBridge Scheduler schedules fire when due (``run_due_schedules``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from greenrail_cli.emulator.clock import Clock
@@ -29,6 +35,7 @@ class Hooks:
     runtime: LambdaRuntime | None = None
     clock: Clock | None = None
     event_log: list[tuple[str, dict]] = []
+    fired_schedules: list[Any] = []  # scheduler.FiredSchedule, in firing order
 
 
 hooks = Hooks()
@@ -40,15 +47,30 @@ def apply(runtime: LambdaRuntime, clock: Clock) -> None:
     hooks.runtime = runtime
     hooks.clock = clock
     hooks.event_log = []
+    hooks.fired_schedules = []
     if _applied:
         return
-    from greenrail_cli.emulator.moto_ext import awslambda, events, s3, s3control, stepfunctions
+    from greenrail_cli.emulator.moto_ext import (
+        awslambda,
+        cloudwatch_alarms,
+        events,
+        s3,
+        s3control,
+        sagemaker_monitoring,
+        sagemaker_pipelines,
+        scheduler,
+        stepfunctions,
+    )
 
     events.apply()
     awslambda.apply()
     s3.apply()
     s3control.apply()
     stepfunctions.apply()
+    sagemaker_monitoring.apply()
+    sagemaker_pipelines.apply()
+    cloudwatch_alarms.apply()
+    scheduler.apply()
     try:
         from greenrail_cli.emulator.moto_ext import sagemaker_training
     except ImportError:  # pragma: no cover - present once the training policy lands

@@ -12,7 +12,10 @@ sends on each change. This module adds exactly that, by patching moto's classes 
   any other status gets ``ValidationException``, an unknown job ``ResourceNotFound``, as on AWS;
 * ``Search`` results for training jobs carry ``TrainingJobArn`` (moto puts ``Arn``);
 * :func:`set_training_job_status` and :func:`training_job_state_change_event` for tests and the
-  demo; :func:`stop_calls` counts accepted stops per job (tests assert "never stopped twice").
+  demo; :func:`stop_calls` counts accepted stops per job (tests assert "never stopped twice");
+  :func:`throttle_stops` makes the next StopTrainingJob calls of a job fail with
+  ``ThrottlingException``, as SageMaker does under load (a fault for tests to inject);
+* model cards created without tags list none (moto keeps ``None`` and ``ListTags`` fails).
 
 :func:`apply` is idempotent.
 """
@@ -35,6 +38,7 @@ class _StopState:
     def __init__(self) -> None:
         self.calls = 0
         self.describes_left = 0
+        self.throttled_left = 0
 
 
 _stop_state: weakref.WeakKeyDictionary[Any, _StopState] = weakref.WeakKeyDictionary()
@@ -110,18 +114,27 @@ def _backend_stop_training_job(self: Any, training_job_name: str) -> None:
     from moto.sagemaker.exceptions import ValidationError
 
     job = _job(self, training_job_name)
+    state = _stop_state.setdefault(job, _StopState())
+    if state.throttled_left > 0:
+        state.throttled_left -= 1
+        raise _throttling()
     if job.training_job_status != "InProgress":
         raise ValidationError(
             message=(
                 f"The request was rejected because the training job is in status {job.training_job_status}."
             )
         )
-    state = _stop_state.setdefault(job, _StopState())
     state.calls += 1
     state.describes_left = STOPPING_DESCRIBES
     job.training_job_status = "Stopping"
     job.secondary_status = "Stopping"
     job.last_modified_time = _now()
+
+
+def _throttling() -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    return JsonRESTError("ThrottlingException", "Rate exceeded")
 
 
 def _response_stop_training_job(self: Any) -> Any:
@@ -139,6 +152,7 @@ def apply() -> None:
     from moto.sagemaker import models, responses
 
     original_init = models.FakeTrainingJob.__init__
+    original_card_init = models.FakeModelCard.__init__
     original_describe = models.SageMakerModelBackend.describe_training_job
     original_search = models.SageMakerModelBackend.search
 
@@ -169,7 +183,12 @@ def apply() -> None:
                     job.pop("TrainingEndTime", None)
         return result
 
+    def card_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_card_init(self, *args, **kwargs)
+        self.tags = self.tags or []
+
     models.FakeTrainingJob.__init__ = init  # type: ignore[method-assign]
+    models.FakeModelCard.__init__ = card_init  # type: ignore[method-assign]
     models.SageMakerModelBackend.describe_training_job = describe  # type: ignore[method-assign]
     models.SageMakerModelBackend.search = search  # type: ignore[method-assign]
     models.SageMakerModelBackend.stop_training_job = _backend_stop_training_job  # type: ignore[attr-defined]
@@ -204,6 +223,13 @@ def set_training_job_status(
     job.last_modified_time = _now()
     if status in TERMINAL_STATUSES:
         emit_state_change(job)
+
+
+def throttle_stops(name: str, times: int, account_id: str | None = None, region: str = "us-east-1") -> None:
+    """The job's next ``times`` StopTrainingJob calls fail with ``ThrottlingException`` (each of
+    botocore's retries is a call: ``times`` at least its attempts outlasts them)."""
+    job = _job(_backend(account_id or _default_account(), region), name)
+    _stop_state.setdefault(job, _StopState()).throttled_left = times
 
 
 def stop_calls(name: str, account_id: str | None = None, region: str = "us-east-1") -> int:

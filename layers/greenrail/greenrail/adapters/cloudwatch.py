@@ -77,3 +77,41 @@ def get_metric_series(
                 break
             kwargs["NextToken"] = token
     return series
+
+
+def aggregate(values: Sequence[float], statistic: str) -> float | None:
+    """One statistic over the datapoints of several periods (Average: their mean)."""
+    if not values:
+        return None
+    if statistic == "Maximum":
+        return max(values)
+    if statistic == "Minimum":
+        return min(values)
+    if statistic in ("Sum", "SampleCount"):
+        return float(sum(values))
+    return sum(values) / len(values)
+
+
+@calls("cloudwatch:ListMetrics")
+def namespaces_of(metric: str, dimensions: dict[str, str], region: str | None = None) -> list[str]:
+    """The namespaces that hold ``metric`` with these dimensions (AWS's own sources spell the
+    Model Monitor namespaces three ways: FACTS.md, "Metrics"), sorted, from ListMetrics."""
+    paginator = client("cloudwatch", region).get_paginator("list_metrics")
+    found = {
+        metric_record["Namespace"]
+        for page in paginator.paginate(MetricName=metric, Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()])
+        for metric_record in page.get("Metrics", [])
+    }
+    return sorted(found)
+
+
+@calls("cloudwatch:PutMetricAlarm")
+def put_threshold_alarm(name: str, description: str, namespace: str, metric: str, dimensions: dict[str, str],
+                        statistic: str, period: int, threshold: float, region: str | None = None) -> None:
+    """Create or update an alarm that goes to ALARM when the statistic is over the threshold."""
+    client("cloudwatch", region).put_metric_alarm(
+        AlarmName=name, AlarmDescription=description, Namespace=namespace, MetricName=metric,
+        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()], Statistic=statistic,
+        Period=period, EvaluationPeriods=1, Threshold=threshold, ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )

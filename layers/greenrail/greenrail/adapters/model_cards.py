@@ -1,4 +1,5 @@
-"""SageMaker Model Cards: describe, create a Draft, write new content (a new version).
+"""SageMaker Model Cards: describe, read tags, create a Draft, write new content (a new version);
+and the model data of the SageMaker models and model packages a card may name.
 
 An adapter only: it decides nothing. The limits below are the service's, from the SageMaker API
 reference and the model card JSON schema (FACTS.md, "Model Cards").
@@ -18,7 +19,8 @@ CONTENT_MAX_CHARS = 100_000  # CreateModelCard / UpdateModelCard Content
 CUSTOM_DETAIL_MAX_CHARS = 1024  # additional_information.custom_details values
 NAME_MAX_CHARS = 63  # ModelCardName; also evaluation_details[].name and metric group names
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-READ_ONLY_STATUSES = frozenset({"Approved", "Archived"})
+# The one status Greenrail writes to: PendingReview, Approved and Archived are a reviewer's.
+WRITABLE_STATUS = "Draft"
 
 
 
@@ -54,6 +56,50 @@ def describe(name: str, region_name: str | None = None) -> ModelCard | None:
         status=response.get("ModelCardStatus") or "Draft",
         content=response.get("Content") or "{}",
     )
+
+
+@calls("sagemaker:ListTags")
+def card_tags(arn: str, region_name: str | None = None) -> dict[str, str]:
+    """The tags of the model card ``arn`` (``create_draft`` marks Greenrail's own drafts)."""
+    tags: dict[str, str] = {}
+    kwargs: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
+    while True:
+        response = client("sagemaker", region_name).list_tags(**kwargs)
+        tags.update({tag["Key"]: tag["Value"] for tag in response.get("Tags") or []})
+        token = response.get("NextToken")
+        if not token:
+            return tags
+        kwargs["NextToken"] = token
+
+
+def _data_urls(containers: list[dict[str, Any] | None]) -> list[str]:
+    return [str(c["ModelDataUrl"]) for c in containers if isinstance(c, dict) and c.get("ModelDataUrl")]
+
+
+@calls("sagemaker:DescribeModel")
+def model_data_urls(name: str, region_name: str | None = None) -> list[str]:
+    """The ModelDataUrl of SageMaker model ``name``'s containers (PrimaryContainer, Containers);
+    empty when there is no such model."""
+    try:
+        model = client("sagemaker", region_name).describe_model(ModelName=name)
+    except Exception as exc:
+        if error_code(exc) in NOT_FOUND_CODES:  # DescribeModel: ValidationException "Could not find model"
+            return []
+        raise
+    return _data_urls([model.get("PrimaryContainer"), *(model.get("Containers") or [])])
+
+
+@calls("sagemaker:DescribeModelPackage")
+def model_package_data_urls(name_or_arn: str, region_name: str | None = None) -> list[str]:
+    """The ModelDataUrl of model package ``name_or_arn``'s InferenceSpecification containers;
+    empty when there is no such package."""
+    try:
+        package = client("sagemaker", region_name).describe_model_package(ModelPackageName=name_or_arn)
+    except Exception as exc:
+        if error_code(exc) in NOT_FOUND_CODES:
+            return []
+        raise
+    return _data_urls(list((package.get("InferenceSpecification") or {}).get("Containers") or []))
 
 
 @calls("sagemaker:CreateModelCard", "sagemaker:AddTags")  # AddTags: CreateModelCard with Tags

@@ -98,3 +98,18 @@ def search_in_progress_training_jobs(region: str | None = None) -> Iterator[dict
         if not token:
             return
         kwargs["NextToken"] = token
+
+
+class EndpointNotFound(Exception):
+    """The endpoint does not exist (any more)."""
+
+
+@calls("sagemaker:DescribeEndpoint")
+def describe_endpoint(name: str, region: str | None = None) -> dict[str, Any]:
+    try:
+        response: dict[str, Any] = client("sagemaker", region).describe_endpoint(EndpointName=name)
+    except Exception as exc:
+        if _is_not_found(exc) or error_code(exc) == "ValidationException":
+            raise EndpointNotFound(name) from exc
+        raise
+    return response

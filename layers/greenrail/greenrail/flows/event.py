@@ -64,10 +64,11 @@ def object_created(bucket_name: str, key: str, account: str | None, where: str |
             blast = BlastRadius(storage.POLICY, policy.blast_radius.max_actions_per_hour)
             decision = settle_object(decision, obj, policy, blast, once, bus.publish)
     counted = ["Decisions"]
+    logged = storage.loggable(decision, policy)  # the key hashed unless the policy opts in
     if decision.error:  # a permanent AWS error: announced as not applied, not retried
-        logger.error("action failed", extra={"error": decision.error, "reason": decision.reason})
+        logger.error("action failed", extra={"error": decision.error, "reason": logged["reason"]})
         counted.append("ActionFailed")
-    logger.info("decision", extra={"decision": decision.scan_line()})
+    logger.info("decision", extra={"decision": logged})
     return {"status": "decided", "decision": decision.scan_line(), "metrics": counted}
 
 

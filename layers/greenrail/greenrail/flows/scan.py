@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from greenrail.decision import Decision, Mode
@@ -14,12 +15,35 @@ def scannable() -> list[str]:
     return [d.name for d in policies() if d.scan is not None]
 
 
-def scan(names: Iterable[str], document: Any, mode: Mode) -> list[Decision]:
-    """Each named policy's decisions about the estate now (applied in enforce mode, within the
-    blast radius counted in this process)."""
+@dataclass(frozen=True)
+class PolicyScan:
+    """One policy's scan: its decisions, or the error that ended it (then no decisions)."""
+
+    policy: str
+    decisions: list[Decision] = field(default_factory=list)
+    error: Exception | None = None
+
+
+def scan_each(names: Iterable[str], document: Any, mode: Mode) -> Iterator[PolicyScan]:
+    """Each named policy's scan in turn, in registry order: one policy failing does not stop the
+    next (the caller may stop iterating, e.g. when AWS cannot be reached at all)."""
     wanted = set(names)
-    decisions: list[Decision] = []
     for definition in policies():
         if definition.name in wanted and definition.scan is not None:
-            decisions.extend(definition.scan(getattr(document, definition.name), mode))
+            try:
+                decisions = list(definition.scan(getattr(document, definition.name), mode))
+            except Exception as exc:  # reported by the caller, with its AWS error code
+                yield PolicyScan(definition.name, error=exc)
+            else:
+                yield PolicyScan(definition.name, decisions)
+
+
+def scan(names: Iterable[str], document: Any, mode: Mode) -> list[Decision]:
+    """Each named policy's decisions about the estate now (applied in enforce mode, within the
+    blast radius counted in this process); the first policy's error is raised."""
+    decisions: list[Decision] = []
+    for result in scan_each(names, document, mode):
+        if result.error is not None:
+            raise result.error
+        decisions.extend(result.decisions)
     return decisions

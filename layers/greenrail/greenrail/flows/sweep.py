@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, StrictBool, field_validator
+
 from greenrail import bus
 from greenrail.aws import acting_in, error_code, region
 from greenrail.decision import Decision, Mode
@@ -22,8 +24,26 @@ from greenrail.flows.event import settle_object
 from greenrail.policies import storage
 from greenrail.settings import settings
 from greenrail.state import BlastRadius, run_once
+from greenrail.validation import AccountId
 
 logger = logging.getLogger(__name__)
+
+
+class SweepInput(BaseModel):
+    """The sweep function's input: ``{"plan": true}``, ``{"account": "<twelve digits>"}``, or ``{}``
+    (this account). Anything else (a null or numeric account, another field) is malformed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan: StrictBool = False
+    account: AccountId | None = None  # absent: this account
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("an account id, or no account field for this account")
+        return value
 
 
 @dataclass

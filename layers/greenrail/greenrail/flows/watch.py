@@ -17,11 +17,11 @@ import hashlib
 import math
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenrail import bus
+from greenrail import bus, validation
 from greenrail.adapters import stepfunctions
 from greenrail.arn import account_of
 from greenrail.aws import acting_in
@@ -45,10 +45,22 @@ class TrainingJobDetail(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    TrainingJobName: str = Field(min_length=1, max_length=63)
-    TrainingJobArn: str = Field(pattern=r"^arn:aws[a-z-]*:sagemaker:")
-    TrainingJobStatus: str
+    TrainingJobName: validation.TrainingJobName
+    TrainingJobArn: validation.TrainingJobArn  # its account is the one acted in: twelve digits, a known region
+    TrainingJobStatus: str = Field(pattern=r"^[A-Za-z]{1,32}$")
     StoppingCondition: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingJobStateChange(BaseModel):
+    """The whole ``SageMaker Training Job State Change`` event the watch starter takes."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    source: Literal["aws.sagemaker"]
+    detail_type: Literal["SageMaker Training Job State Change"] = Field(alias="detail-type")
+    account: validation.AccountId | None = None
+    region: validation.Region | None = None
+    detail: TrainingJobDetail
 
 
 def execution_name(job_name: str, account: str | None = None) -> str:

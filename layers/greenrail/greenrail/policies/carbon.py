@@ -11,12 +11,18 @@ The whole rule, in order:
    ``carbon.default_utilization`` and the record is flagged estimated.
 4. The record comes from the one carbon model, ``greenrail.carbon.estimate``.
 5. The card is the one the job's ``carbon.model_card_tag_key`` tag names, else a Draft card
-   ``greenrail-<job>`` that Greenrail creates (``carbon.create_draft_cards``).
-6. A new card version carries the record in ``additional_information.custom_details`` and in a
+   ``greenrail-<job>`` that Greenrail creates (``carbon.create_draft_cards``, tagged
+   ``greenrail:managed=true`` and ``greenrail:training-job=<job>``).
+6. An existing card is written only when it is a Draft (PendingReview, Approved and Archived are
+   a reviewer's) and it belongs to the job: Greenrail created it for the job (its two tags), or
+   the SageMaker model or model package its ``model_overview.model_id`` / ``model_name`` names was
+   made from the job's output (a container's ModelDataUrl is the job's S3ModelArtifacts). A tag
+   alone cannot send the record to someone else's card.
+7. A new card version carries the record in ``additional_information.custom_details`` and in a
    ``Sustainability`` metric group of the ``evaluation_details`` entry named after the job; every
-   other part of the content is kept. Approved and Archived cards are never modified; content that
-   is not a JSON object, or that would exceed the service's 100,000 characters, is left untouched
-   and the decision says why. In dry-run the decision is published and nothing is written.
+   other part of the content is kept. A card that is refused, or whose content is not a JSON
+   object or would exceed the service's 100,000 characters, is left untouched and the decision
+   says why. In dry-run the decision is published and nothing is written.
 
 The decision is informational, not a compliance verdict (compliant False with severity
 INFORMATIONAL: the auditor records it without a Compliance status), with no savings.
@@ -32,6 +38,7 @@ from typing import Any, Final, Protocol
 
 from pydantic import BaseModel, Field
 
+from greenrail import arn as arns
 from greenrail import carbon
 from greenrail.adapters import model_cards as cards_adapter
 from greenrail.aws import error_code
@@ -61,13 +68,20 @@ METRIC_GROUP = "Sustainability"
 DRAFT_PREFIX = "greenrail-"
 CUSTOM_PREFIX = "greenrail_carbon_"
 MAX_DATAPOINTS_PER_HOST = 1440
-
+MANAGED_TAG = "greenrail:managed"  # on the Draft cards Greenrail creates, with JOB_TAG
+JOB_TAG = "greenrail:training-job"
 
 
 class CardStore(Protocol):
     """The Model Card port: greenrail.adapters.model_cards, or tests.fakes.InMemoryCards in unit tests."""
 
     def describe(self, name: str) -> cards_adapter.ModelCard | None: ...
+
+    def card_tags(self, arn: str) -> dict[str, str]: ...
+
+    def model_data_urls(self, name: str) -> list[str]: ...
+
+    def model_package_data_urls(self, name_or_arn: str) -> list[str]: ...
 
     def create_draft(self, name: str, content: str, tags: dict[str, str] | None = None) -> str: ...
 
@@ -77,6 +91,15 @@ class CardStore(Protocol):
 class _SageMakerCards:
     def describe(self, name: str) -> cards_adapter.ModelCard | None:
         return cards_adapter.describe(name)
+
+    def card_tags(self, arn: str) -> dict[str, str]:
+        return cards_adapter.card_tags(arn)
+
+    def model_data_urls(self, name: str) -> list[str]:
+        return cards_adapter.model_data_urls(name)
+
+    def model_package_data_urls(self, name_or_arn: str) -> list[str]:
+        return cards_adapter.model_package_data_urls(name_or_arn)
 
     def create_draft(self, name: str, content: str, tags: dict[str, str] | None = None) -> str:
         return cards_adapter.create_draft(name, content, tags)
@@ -409,14 +432,64 @@ class _Outcome(BaseModel):
     error: str | None = None
 
 
+def _named_models(content_text: str) -> list[str]:
+    """What the card's ``model_overview.model_id`` and ``model_name`` name (none when unreadable)."""
+    try:
+        content = json.loads(content_text)
+    except json.JSONDecodeError:
+        return []
+    overview = content.get("model_overview") if isinstance(content, dict) else None
+    if not isinstance(overview, dict):
+        return []
+    return [v.strip() for v in (overview.get("model_id"), overview.get("model_name")) if isinstance(v, str) and v.strip()]
+
+
+def _model_data_urls(named: str, card_arn: str, cards: CardStore) -> list[str]:
+    """The model data of the SageMaker model or model package ``named`` (a name, or an ARN in the
+    card's own account and region); nothing for anything else (a model outside SageMaker)."""
+    if not named.startswith("arn:"):
+        return cards.model_data_urls(named)
+    parsed, home = arns.parse(named), arns.parse(card_arn)
+    if parsed is None or home is None or parsed.service != "sagemaker" or \
+            (parsed.account, parsed.region) != (home.account, home.region):
+        return []  # another account's model could share a name with one here
+    if parsed.resource_type == "model-package":
+        return cards.model_package_data_urls(named)
+    if parsed.resource_type == "model":
+        return cards.model_data_urls(parsed.name)
+    return []
+
+
+def belongs_to_job(existing: cards_adapter.ModelCard, job: dict[str, Any], cards: CardStore) -> bool:
+    """Whether the card is the job's: Greenrail created it for the job, or it names a model (or
+    model package) made from the job's output."""
+    tags = cards.card_tags(existing.arn)
+    if tags.get(MANAGED_TAG) == "true" and tags.get(JOB_TAG) == job["TrainingJobName"]:
+        return True
+    output = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+    if not output:
+        return False  # no model came out of the job (a failed job): only Greenrail's own draft is its
+    return any(output in _model_data_urls(named, existing.arn, cards) for named in _named_models(existing.content))
+
+
+def _refusal(card: str, existing: cards_adapter.ModelCard, job: dict[str, Any], cards: CardStore) -> _Outcome | None:
+    """Why an existing card must not be written, or None: only the job's own Draft cards are."""
+    if existing.status != cards_adapter.WRITABLE_STATUS:
+        return _Outcome(reason=f"model card {card} is {existing.status}: left unchanged")
+    if not belongs_to_job(existing, job, cards):
+        return _Outcome(reason=(
+            f"model card {card} does not belong to job {job['TrainingJobName']} (not created by Greenrail "
+            "for it, and its model is not the job's output): left unchanged"))
+    return None
+
+
 def _extend(
-    card: str, existing: cards_adapter.ModelCard | None, record: carbon.CarbonEstimate, job: dict[str, Any]
+    card: str, existing: cards_adapter.ModelCard | None, record: carbon.CarbonEstimate, job: dict[str, Any],
+    cards: CardStore,
 ) -> tuple[str | None, _Outcome | None]:
     """(new content, None) when the card can take the record, else (None, why not)."""
-    if existing is not None and existing.status in cards_adapter.READ_ONLY_STATUSES:
-        return None, _Outcome(
-            reason=f"model card {card} is {existing.status}: left unchanged, record not written"
-        )
+    if existing is not None and (refused := _refusal(card, existing, job, cards)) is not None:
+        return None, refused
     base = existing.content if existing is not None else _draft_content(job["TrainingJobName"])
     try:
         content, changed = with_record(base, record, job["TrainingJobName"], job["TrainingJobArn"])
@@ -440,26 +513,27 @@ def _publish(
     existing = cards.describe(card)
     if existing is None and not may_create:
         return _Outcome(reason="no model card tagged and draft cards are disabled: record not written")
-    content, refused = _extend(card, existing, record, job)
+    content, refused = _extend(card, existing, record, job, cards)
     if refused is not None or content is None:
         return refused or _Outcome(reason="no content")
     verb = "new version of" if existing is not None else "new Draft card"
     if policy.mode == Mode.DRY_RUN:
         return _Outcome(reason=f"dry-run: would write the carbon record as a {verb} {card}")
-    if not (blast_radius or BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)).acquire():
+    # one slot per job and card, however often the invocation is retried
+    subject = f"{job['TrainingJobArn']}#model-card/{card}"
+    if not (blast_radius or BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)).acquire(subject):
         return _Outcome(reason="blast radius reached for this hour: record not written")
     if existing is not None:
         cards.update_content(card, content)
         return _Outcome(reason=f"carbon record written as a {verb} {card}", applied=True)
     try:
-        cards.create_draft(
-            card, content, {"greenrail:managed": "true", "greenrail:training-job": job["TrainingJobName"]}
-        )
+        cards.create_draft(card, content, {MANAGED_TAG: "true", JOB_TAG: job["TrainingJobName"]})
     except Exception as exc:
         if error_code(exc) not in {"ConflictException", "ResourceInUse"}:
             raise
-        # Created meanwhile (another invocation, or a person): add the record to that card instead.
-        content, refused = _extend(card, cards.describe(card), record, job)
+        # Created meanwhile (another invocation, or a person): add the record to that card instead,
+        # if it is a Draft of the job's.
+        content, refused = _extend(card, cards.describe(card), record, job, cards)
         if refused is not None or content is None:
             return refused or _Outcome(reason="no content")
         cards.update_content(card, content)
@@ -472,7 +546,8 @@ def _record_uses() -> tuple[Any, ...]:
     from greenrail.adapters import cloudwatch, sagemaker
 
     return (document.read_parameter, sagemaker.describe_training_job, sagemaker.list_tags,
-            cloudwatch.get_metric_series, cards_adapter.describe, cards_adapter.create_draft,
+            cloudwatch.get_metric_series, cards_adapter.describe, cards_adapter.card_tags,
+            cards_adapter.model_data_urls, cards_adapter.model_package_data_urls, cards_adapter.create_draft,
             cards_adapter.update_content, state.run_once, state.BlastRadius.acquire, bus.publish)
 
 

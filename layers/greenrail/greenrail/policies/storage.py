@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
 
+from greenrail import arn as arns
 from greenrail.config import BlastRadiusCap, Exemptions, Strict
 from greenrail.decision import Decision, Mode, Savings
 from greenrail.protocol import PolicyDefinition, Rule, Trigger
@@ -71,6 +72,9 @@ class StoragePolicy(Strict):
     exemptions: Exemptions = Field(default_factory=Exemptions)
     blast_radius: BlastRadiusCap = Field(default_factory=lambda: BlastRadiusCap(max_actions_per_hour=10_000))
     sweep: StorageSweep = Field(default_factory=StorageSweep)
+    # Object keys may hold personal data: log lines name an object by its key's short hash unless
+    # this is set (published decisions, the audit trail, always carry the full key).
+    log_object_keys: bool = False
 
     @field_validator("transition_days")
     @classmethod
@@ -122,6 +126,31 @@ class StorageObject:
 class Bucket:
     name: str
     tags: dict[str, str] = field(default_factory=dict)
+
+
+def key_sha256(key: str) -> str:
+    """A short, stable stand-in for an object key in log lines (keys may hold personal data)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def object_log_keys(key: str, policy: StoragePolicy) -> dict[str, str]:
+    """How log lines name an object: its key's short hash, or the key when the policy opts in."""
+    return {"key": key} if policy.log_object_keys else {"key_sha256": key_sha256(key)}
+
+
+def loggable(decision: Decision, policy: StoragePolicy) -> dict[str, Any]:
+    """A decision as logged (``scan_line``): an object's key replaced by its short hash in the
+    resource and the reason, unless ``log_object_keys``. The published decision keeps the key."""
+    line = decision.scan_line()
+    parsed = arns.parse(decision.resource)
+    if policy.log_object_keys or parsed is None or parsed.service != "s3" or "/" not in parsed.resource:
+        return line
+    bucket, _, key = parsed.resource.partition("/")
+    digest = key_sha256(key)
+    line["resource"] = f"arn:{parsed.partition}:s3:::{bucket}"
+    line["key_sha256"] = digest
+    line["reason"] = line["reason"].replace(f"{bucket}/{key}", f"{bucket}/<key sha256 {digest}>")
+    return line
 
 
 def is_governed(bucket: Bucket, policy: StoragePolicy) -> bool:
@@ -292,13 +321,14 @@ def apply(decision: Decision, obj: StorageObject, policy: StoragePolicy, blast_r
 
     if decision.action != "tag" or decision.mode != Mode.ENFORCE:
         return decision
-    if not blast_radius.acquire():
+    target = decision.target["storage_class"]
+    # the object's state and what is done to it: a retried tag reuses its slot
+    if not blast_radius.acquire(f"{obj.bucket}/{obj.key}#{obj.etag}#{target}"):
         return decision.model_copy(update={
             "reason": decision.reason + f"; not applied: blast radius of {policy.blast_radius.max_actions_per_hour} "
                                         "actions per hour reached",
             "figures": {**decision.figures, "blast_radius_reached": True}, "held_back": True,
         })
-    target = decision.target["storage_class"]
     try:
         merged = merge_lifecycle(s3.lifecycle_rules(obj.bucket), policy)
         if merged is not None:

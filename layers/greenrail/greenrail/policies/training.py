@@ -28,7 +28,7 @@ import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,7 +84,9 @@ class TrainingPolicy(Strict):
     check_interval_minutes: int = Field(default=15, ge=1, le=1440)
     idle: IdleRule = Field(default_factory=IdleRule)
     runaway: RunawayRule = Field(default_factory=RunawayRule)
-    price_overrides_usd_per_hour: dict[str, float] = Field(default_factory=dict)
+    price_overrides_usd_per_hour: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="USD per instance-hour, by instance type; each > 0"
+    )
     exemptions: Exemptions = Field(default_factory=Exemptions)
     blast_radius: BlastRadiusCap = Field(default_factory=lambda: BlastRadiusCap(max_actions_per_hour=10))
 
@@ -652,7 +654,7 @@ def apply(decision: Decision, policy: TrainingPolicy, blast_radius: BlastRadius 
     if decision.action != "stop" or decision.mode is not Mode.ENFORCE or decision.applied:
         return decision
     blast_radius = blast_radius or BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)
-    if not blast_radius.acquire():
+    if not blast_radius.acquire(f"{decision.resource}#stop"):  # a retried stop reuses its slot
         return _with(
             decision,
             f"not stopped: blast radius of {blast_radius.cap} stops per hour reached",
