@@ -47,13 +47,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = training_job_ended(name, ended.account, ended.id, load_section(POLICY, CarbonPolicy), context)
     for metric in result.pop("metrics", []):
         observe.count(metric)
-    figures = (result.get("decision") or {}).get("figures") or {}
-    if "kwh" in figures:
-        # Card and job in metadata, not dimensions: a dimension per card is a custom metric per
-        # card ($0.30 a month each); EMF metadata stays searchable in the logs.
-        observe.metrics.add_metadata("model_card", str(result["decision"]["target"].get("model_card", "none")))
-        observe.metrics.add_metadata("training_job", str(figures.get("training_job")))
-        observe.metrics.add_metadata("estimated", str(figures.get("estimated")))
-        observe.metrics.add_metric(name="EnergyKWh", unit="NoUnit", value=figures["kwh"])
-        observe.metrics.add_metric(name="EmissionsKgCO2e", unit="NoUnit", value=figures["kgco2e"])
+    observe.measure(result.pop("measurements", {}), result.pop("metadata", {}))
     return result

@@ -538,3 +538,54 @@ def test_the_whole_event_is_validated_before_any_write(env: Env, changes: dict[s
     assert result["status"] == "ignored"
     assert env.sagemaker.list_model_cards()["ModelCardSummaries"] == []
     assert env.decisions() == []
+
+
+def test_a_publish_throttled_beyond_retries_writes_the_card_once(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exactly once under throttling: the retry after a failed PutEvents writes no second version."""
+    from botocore.exceptions import ClientError
+
+    from greenrail import bus
+
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="greenrail-state", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    monkeypatch.setenv("GREENRAIL_STATE_TABLE", "greenrail-state")
+    env.job("churn-8", tags={"greenrail:model-card": "churn-model"})
+    env.model("churn-model", "churn-8")
+    env.card("churn-model", UNRELATED_CONTENT)
+    real_publish, calls = bus.publish, []
+
+    def throttled_once(decisions: Any) -> Any:
+        calls.append(len(decisions))
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutEvents")
+        return real_publish(decisions)
+
+    monkeypatch.setattr(bus, "publish", throttled_once)
+    with pytest.raises(ClientError):
+        env.invoke("churn-8")  # Lambda retries the event
+    env.invoke("churn-8")
+    assert len(env.versions("churn-model")) == 2  # the original and ONE carbon record
+    [decision] = env.decisions()
+    assert decision["action"] == "publish-carbon-record"
+
+
+def test_energy_and_emissions_are_metrics_with_the_card_in_metadata(
+        env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    env.job("metered-job")
+    capsys.readouterr()
+    result = env.invoke("metered-job")
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+           if line.startswith("{") and '"_aws"' in line]
+    [record] = [r for r in emf if "EnergyKWh" in r]
+    def value(name: str) -> float:  # EMF writes a metric's values as a number or a list of them
+        found = record[name]
+        return float(found[0] if isinstance(found, list) else found)
+
+    assert value("EnergyKWh") == pytest.approx(result["decision"]["figures"]["kwh"])
+    assert value("EmissionsKgCO2e") == pytest.approx(result["decision"]["figures"]["kgco2e"])
+    assert record["model_card"] == "greenrail-metered-job" and record["training_job"] == "metered-job"
+    dimensions = record["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+    assert "model_card" not in dimensions and "training_job" not in dimensions  # metadata, not dimensions

@@ -158,8 +158,7 @@ def test_sns_and_slack_delivered_and_429_retried(
     caplog: pytest.LogCaptureFixture,
     handler: Any,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="greenrail")
-    caplog.set_level(logging.DEBUG, logger="slack_sdk")
+    debug_logs(caplog)
     configure_slack(monkeypatch, json.dumps({"webhook_url": slack.url}))
     slack.responses.append((429, {"Retry-After": "0"}, "rate_limited"))
 
@@ -214,10 +213,7 @@ def test_slack_failure_keeps_sns_raises_and_never_reveals_url(
     handler: Any,
     failure: str,
 ) -> None:
-    # Greenrail's and slack_sdk's loggers at DEBUG: the URL must not appear even there. (botocore
-    # logs request and response bodies at DEBUG, secrets included: never run it at DEBUG.)
-    caplog.set_level(logging.DEBUG, logger="greenrail")
-    caplog.set_level(logging.DEBUG, logger="slack_sdk")
+    debug_logs(caplog)
     if failure == "http_500":
         url = slack.url
         slack.responses.append((500, {}, "internal_error"))
@@ -270,6 +266,13 @@ def test_detail_that_is_not_json(env: dict[str, Any], handler: Any) -> None:
 # --- where the webhook may point, and redirects ----------------------------------------------
 
 
+def debug_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Greenrail's and slack_sdk's loggers at DEBUG: what must stay secret must not appear even there.
+    (botocore logs request and response bodies at DEBUG, secrets included: never run it at DEBUG.)"""
+    caplog.set_level(logging.DEBUG, logger="greenrail")
+    caplog.set_level(logging.DEBUG, logger="slack_sdk")
+
+
 def logged_text(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
     out = capsys.readouterr()
     return out.out + out.err + caplog.text + "".join(str(r.__dict__) for r in caplog.records)
@@ -309,8 +312,7 @@ def test_a_redirect_is_not_followed(
     handler: Any,
     status: int,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="greenrail")
-    caplog.set_level(logging.DEBUG, logger="slack_sdk")
+    debug_logs(caplog)
     elsewhere: list[str] = []
 
     class Elsewhere(BaseHTTPRequestHandler):
@@ -370,8 +372,7 @@ def test_slack_4xx_is_permanent_logged_without_url_or_payload(
     body: str,
     expected: str,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="greenrail")
-    caplog.set_level(logging.DEBUG, logger="slack_sdk")
+    debug_logs(caplog)
     configure_slack(monkeypatch, slack.url)
     slack.responses.append((status, {}, body))
 

@@ -308,3 +308,45 @@ def test_the_hold_names_the_compute_one_run_would_have_used(world: World) -> Non
     assert compute["usd"] == pytest.approx(4 * 3.825, rel=0.01)  # ml.p3.2xlarge on-demand, data/sagemaker_training_prices.json
     assert decision["savings"]["usd_per_month"] == compute["usd"] and compute["kgco2e"] > 0
     assert "estimated" in decision["figures"]["savings_basis"]
+
+
+def test_a_schedule_throttled_beyond_retries_is_created_once_on_the_retry(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exactly once under throttling: the invocation fails, Lambda retries it, one schedule, one announcement."""
+    from botocore.exceptions import ClientError
+
+    from greenrail.adapters import pipelines
+
+    world.metric("Custom/Drift", "drift_score", 0.42)
+    world.metric("Custom/ModelQuality", "auc", 0.7)
+    real, calls = pipelines.schedule_pipeline_start, []
+
+    def throttled_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "CreateSchedule")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipelines, "schedule_pipeline_start", throttled_once)
+    with pytest.raises(ClientError):
+        world.invoke()
+    world.invoke()
+    assert len(world.schedules()) == 1
+    assert [d["action"] for d in world.decisions()] == ["retrain"]
+
+
+def test_an_endpoint_tag_may_name_the_pipeline(world: World) -> None:
+    policy = json.loads(world.policy_file.read_text())
+    del policy["retraining"]["models"][0]["pipeline"]
+    world.policy_file.write_text(json.dumps(policy))
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    arn = sagemaker.describe_endpoint(EndpointName="churn-prod")["EndpointArn"]
+    sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": "greenrail:pipeline", "Value": "churn-retrain"}])
+    world.metric("Custom/Drift", "drift_score", 0.42)
+    world.metric("Custom/ModelQuality", "auc", 0.7)
+    world.invoke()
+    [decision] = world.decisions()
+    assert decision["action"] == "retrain" and decision["target"]["pipeline"] == "churn-retrain"
+    [schedule] = world.schedules()
+    assert json.loads(schedule["Target"]["Input"])["PipelineName"] == "churn-retrain"

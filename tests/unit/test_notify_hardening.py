@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,34 +13,10 @@ from botocore.exceptions import ClientError
 
 from greenrail import notify
 from greenrail.decision import Decision, Mode, Savings
+from tests.unit.test_notify import decision, unchecked  # one builder for both files
 
 TOKEN = "T000/B000/s3cr3tT0k3n"
 MB = 1_000_000
-
-
-def decision(**overrides: Any) -> Decision:
-    fields: dict[str, Any] = {
-        "policy": "storage",
-        "resource": "s3://b/k",
-        "account": "123456789012",
-        "region": "us-east-1",
-        "action": "tag",
-        "target": {"storage_class": "ONEZONE_IA"},
-        "mode": Mode.DRY_RUN,
-        "reason": "key path segment 'train' matches the ONEZONE_IA rule",
-        "savings": Savings(usd_per_month=0.42, kgco2e_per_month=0.01),
-        "event_id": "evt-1",
-        "decided_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
-    }
-    fields.update(overrides)
-    return Decision(**fields)
-
-
-def unchecked(**overrides: Any) -> Decision:
-    """Whatever a decision may carry, even what the model's validation would refuse."""
-    fields = dict(decision())
-    fields.update(overrides)
-    return Decision.model_construct(**fields)
 
 
 @pytest.fixture(autouse=True)

@@ -208,3 +208,13 @@ def test_the_emulator_refuses_a_call_the_role_does_not_grant() -> None:
     with guarded(guard_for("SomeFunction", frozenset({"s3:GetObject"}))), \
             pytest.raises(UndeclaredPermission, match=r"s3:GetObjectTagging"):
         s3.object_tags("bucket", "key")  # refused before any request is made
+
+
+def test_the_retraining_schedules_role_starts_pipelines_and_nothing_else() -> None:
+    from greenrail.adapters.pipelines import SCHEDULE_ROLE_ACTIONS
+
+    resources = rendered(True)
+    granted = role_actions(resources, "RetrainingSchedulerRole", condition(True))
+    assert granted == SCHEDULE_ROLE_ACTIONS
+    [statement] = resources["RetrainingSchedulerRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "scheduler.amazonaws.com"}

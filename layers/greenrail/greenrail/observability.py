@@ -42,6 +42,14 @@ class Observability:
         logged = self.logger.inject_lambda_context(traced, clear_state=True)
         return self.metrics.log_metrics(logged)
 
+    def measure(self, values: dict[str, float], metadata: dict[str, str]) -> None:
+        """Measurements (no unit) with their metadata: searchable in the logs' EMF, without a
+        dimension per resource (each dimension value would be a custom metric of its own)."""
+        for key, text in metadata.items():
+            self.metrics.add_metadata(key, text)
+        for name, value in values.items():
+            self.metrics.add_metric(name=name, unit="NoUnit", value=value)
+
     def malformed(self, message: str, problems: list[dict[str, str]], metric: str = "MalformedEvent") -> dict[str, Any]:
         """Log what is wrong with an input (field names and problems, never values) and count it."""
         self.logger.error(message, extra={"problems": problems})

@@ -11,6 +11,10 @@ from greenrail.aws import client, error_code
 from greenrail.permissions import calls
 
 NOT_FOUND = ("ResourceNotFound", "ResourceNotFoundException", "ValidationException")
+START_PIPELINE_TARGET = "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution"
+# What a schedule's role needs: the target's action (a universal target's IAM action is its
+# service and API), and sending to the dead-letter queue when the target fails.
+SCHEDULE_ROLE_ACTIONS = frozenset({"sagemaker:StartPipelineExecution", "sqs:SendMessage"})
 
 
 class PipelineNotFound(Exception):
@@ -113,7 +117,7 @@ def schedule_pipeline_start(name: str, group: str, at: datetime, pipeline: str, 
         "PipelineExecutionDescription": description[:3072],
     }
     target: dict[str, Any] = {
-        "Arn": "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution",
+        "Arn": START_PIPELINE_TARGET,
         "RoleArn": role_arn,
         "Input": json.dumps(payload),
         "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},

@@ -119,4 +119,13 @@ def _record(job_key: dict[str, Any], job: dict[str, Any], policy: carbon_policy.
         bus.publish([decision])
     logger.info("carbon decision", extra={"training_job": job_key["job_name"], "reason": decision.reason,
                                           "applied": decision.applied})
-    return {"status": "decided", "decision": decision.model_dump(mode="json"), "metrics": []}
+    result: dict[str, Any] = {"status": "decided", "decision": decision.model_dump(mode="json"), "metrics": []}
+    figures = decision.figures
+    if "kwh" in figures:
+        # The card and the job go in metadata, not dimensions: a dimension per card would be a
+        # custom metric per card ($0.30 a month each).
+        result["measurements"] = {"EnergyKWh": figures["kwh"], "EmissionsKgCO2e": figures["kgco2e"]}
+        result["metadata"] = {"model_card": str(decision.target.get("model_card", "none")),
+                              "training_job": str(figures.get("training_job")),
+                              "estimated": str(figures.get("estimated"))}
+    return result

@@ -75,7 +75,7 @@ def evaluate_all(policy: RetrainingPolicy, mode: Mode, now: datetime, once: Once
     failure: Exception | None = None
     for spec in policy.models if models is None else models:
         try:
-            if once is not None:
+            if once is not None and models is None:  # the sweep keeps the alarms; events need not
                 ensure_alarm(spec, policy)
             decisions.append(evaluate(spec, policy, mode, now, once, blast, event_id))
         except Exception as exc:  # noqa: BLE001 - reported, and the rest still evaluated
