@@ -144,8 +144,9 @@ def test_the_same_evidence_three_times_schedules_and_announces_once(world: World
     for _ in range(3):
         world.invoke()
     world.invoke({"sweep": True})  # the daily sweep sees the same evidence
-    assert len(world.schedules()) == 1
-    assert [d["action"] for d in world.decisions()] == ["retrain"]
+    found = world.decisions()
+    assert [d["action"] for d in found] == ["retrain"], [(d["reason"], d["figures"]["drift"]["evidence_id"]) for d in found]
+
 
 
 def test_drift_with_a_healthy_kpi_is_held(world: World) -> None:
@@ -176,7 +177,8 @@ def test_a_kpi_drop_inside_the_cool_down_is_held(world: World) -> None:
 def test_no_drift_is_nothing(world: World) -> None:
     world.metric("Custom/Drift", "drift_score", 0.1)
     world.metric("Custom/ModelQuality", "auc", 0.5)
-    world.invoke()
+    result = world.invoke()
+    assert [d["action"] for d in result["decisions"]] == ["none"]  # decided, not dropped
     assert world.decisions() == [] and world.schedules() == []
 
 
@@ -273,20 +275,25 @@ def test_too_few_violations_of_the_listed_checks_is_no_drift(monitored: World) -
 
     seed([drift_violation("age"),
           {"feature_name": "plan", "constraint_check_type": "data_type_check", "description": "not a string"}])
-    monitored.invoke(MONITOR_EVENT)
+    result = monitored.invoke(MONITOR_EVENT)
+    assert [d["action"] for d in result["decisions"]] == ["none"]
     assert monitored.decisions() == [] and monitored.schedules() == []
 
 
 @pytest.mark.parametrize("body", [b"{not json", b'{"violations": "many"}', b"[1, 2]"])
 def test_a_malformed_violations_report_is_no_evidence_and_no_crash(monitored: World, body: bytes) -> None:
     seed(body=body)
-    assert monitored.invoke(MONITOR_EVENT)["status"] == "evaluated"
+    result = monitored.invoke(MONITOR_EVENT)
+    [decision] = result["decisions"]  # decided (no drift, said so), not dropped
+    assert decision["action"] == "none" and "malformed" in decision["reason"]
     assert monitored.decisions() == [] and monitored.schedules() == []
 
 
 def test_a_missing_violations_report_is_no_evidence(monitored: World) -> None:
     seed(violations=None)
-    assert monitored.invoke(MONITOR_EVENT)["status"] == "evaluated"
+    result = monitored.invoke(MONITOR_EVENT)
+    [decision] = result["decisions"]
+    assert decision["action"] == "none" and "no violations report" in decision["reason"]
     assert monitored.decisions() == [] and monitored.schedules() == []
 
 
@@ -350,3 +357,65 @@ def test_an_endpoint_tag_may_name_the_pipeline(world: World) -> None:
     assert decision["action"] == "retrain" and decision["target"]["pipeline"] == "churn-retrain"
     [schedule] = world.schedules()
     assert json.loads(schedule["Target"]["Input"])["PipelineName"] == "churn-retrain"
+
+
+def test_an_unreadable_report_is_a_decision_not_silence(monitored: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    from greenrail.adapters import pipelines
+    from greenrail_cli.emulator.moto_ext.sagemaker_monitoring import drift_violation
+
+    seed([drift_violation("age"), drift_violation("tenure")])
+
+    def denied(uri: str, max_bytes: int = 0) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"},
+                           "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetObject")
+
+    monkeypatch.setattr(pipelines, "read_json", denied)
+    monitored.invoke(MONITOR_EVENT)
+    [decision] = monitored.decisions()
+    assert decision["action"] == "hold" and decision["error"] == "AccessDenied" and monitored.schedules() == []
+
+
+def test_a_newer_failed_execution_does_not_hide_the_violations(monitored: World) -> None:
+    from greenrail_cli.emulator.moto_ext import sagemaker_monitoring
+    from greenrail_cli.emulator.moto_ext.sagemaker_monitoring import drift_violation
+
+    seed([drift_violation("age"), drift_violation("tenure")])
+    sagemaker_monitoring.seed_monitoring_execution(
+        "churn-prod", "churn-prod-data-quality", status="Failed", failure_reason="instance unavailable",
+        scheduled_time=datetime.now(UTC) - timedelta(minutes=1), emit_event=False)
+    monitored.invoke(MONITOR_EVENT)
+    assert [d["action"] for d in monitored.decisions()] == ["retrain"]
+
+
+def test_the_run_that_started_is_not_announced_again_as_held(world: World) -> None:
+    world.policy(max_delay_hours=0)
+    world.metric("Custom/Drift", "drift_score", 0.42)
+    world.metric("Custom/ModelQuality", "auc", 0.7)
+    world.invoke()
+    # the schedule fired: the pipeline runs; the same evidence comes back (the sweep, a late alarm)
+    boto3.client("sagemaker", region_name=REGION).start_pipeline_execution(PipelineName="churn-retrain")
+    for schedule in world.schedules():
+        boto3.client("scheduler", region_name=REGION).delete_schedule(Name=schedule["Name"], GroupName=GROUP)
+    world.invoke({"sweep": True})
+    assert [d["action"] for d in world.decisions()] == ["retrain"]
+
+
+def test_a_pipeline_the_schedules_role_may_not_start_is_not_scheduled(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GREENRAIL_RETRAINING_PIPELINE_PATTERN", "*-retrain*")
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    arn = sagemaker.create_pipeline(PipelineName="churn-train", RoleArn=ROLE, PipelineDefinition=json.dumps(
+        {"Version": "2020-12-01", "Steps": []}))["PipelineArn"]
+    world.policy(pipeline="churn-train")
+    world.metric("Custom/Drift", "drift_score", 0.42)
+    world.metric("Custom/ModelQuality", "auc", 0.7)
+    world.invoke()
+    [refused] = world.decisions()
+    assert refused["action"] == "retrain" and not refused["applied"] and refused["error"] == "PipelineNotAllowed"
+    assert world.schedules() == []
+    sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": "greenrail:retraining", "Value": "allowed"}])
+    world.invoke()  # the refusal was not remembered: tagged, the same evidence is scheduled now
+    assert len(world.schedules()) == 1
+    assert [d["applied"] for d in world.decisions()] == [True]

@@ -118,3 +118,23 @@ def test_incomplete_drift_sources_are_refused(drift: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         RetrainingPolicy.model_validate({"models": [{"endpoint": "e", "drift": drift,
                                                      "kpi": {"metric_name": "auc", "threshold": 0.8}}]})
+
+
+def test_one_pipelines_schedules_never_match_anothers_prefix() -> None:
+    from greenrail.policies.retraining import schedule_prefix
+
+    churn = model().model_copy(update={"pipeline": "churn"})
+    churn_retrain = model().model_copy(update={"pipeline": "churn-retrain"})
+    assert not schedule_name(churn_retrain).startswith(schedule_prefix("churn"))
+    assert schedule_name(churn).startswith(schedule_prefix("churn"))
+    long_a = model().model_copy(update={"pipeline": "p" * 40 + "a"})
+    long_b = model().model_copy(update={"pipeline": "p" * 40 + "b"})
+    assert not schedule_name(long_a).startswith(schedule_prefix("p" * 40 + "b"))
+    assert schedule_name(long_b).startswith(schedule_prefix("p" * 40 + "b"))
+
+
+def test_an_endpoint_listed_twice_is_refused() -> None:
+    entry = {"endpoint": "e", "drift": {"metric_name": "d", "threshold": 0.3},
+             "kpi": {"metric_name": "auc", "threshold": 0.8}}
+    with pytest.raises(ValidationError, match="listed twice"):
+        RetrainingPolicy.model_validate({"models": [entry, entry]})

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from greenrail.aws import client
-from greenrail_cli.demo.retraining import POLICY as RETRAINING_POLICY
 from greenrail_cli.emulator import Emulator
 from greenrail_cli.emulator.slack import FakeSlackWebhook
 
@@ -27,21 +26,28 @@ training:
     default_budget_usd: 500
 carbon:
   mode: enforce
-""" + RETRAINING_POLICY
+"""
 
-def scenarios() -> list[tuple[str, Callable[[Emulator, list[str]], dict[str, Any]]]]:
-    """One scenario per registered policy that has one: ``greenrail_cli.demo.<policy>.scenario``.
-    (The carbon policy has none of its own: it records the training scenario's finished jobs.)"""
+
+def _scenario_modules() -> list[tuple[str, Any]]:
+    """``greenrail_cli.demo.<policy>`` for each registered policy that has a demo scenario."""
     import importlib
     import importlib.util
 
     from greenrail.registry import names
 
-    found = []
-    for name in names():
-        module_name = f"{__name__}.{name}"
-        if importlib.util.find_spec(module_name) is not None:
-            found.append((name, importlib.import_module(module_name).scenario))
+    return [(name, importlib.import_module(f"{__name__}.{name}")) for name in names()
+            if importlib.util.find_spec(f"{__name__}.{name}") is not None]
+
+
+# A scenario module may add its policy's section to the demo's document (``POLICY``).
+DEMO_POLICY += "".join(getattr(module, "POLICY", "") for _, module in _scenario_modules())
+
+
+def scenarios() -> list[tuple[str, Callable[[Emulator, list[str]], dict[str, Any]]]]:
+    """One scenario per registered policy that has one: ``greenrail_cli.demo.<policy>.scenario``.
+    (The carbon policy has none of its own: it records the training scenario's finished jobs.)"""
+    found = [(name, module.scenario) for name, module in _scenario_modules()]
     # the storage scenario first, as before: its objects are the smallest story to read
     return sorted(found, key=lambda item: item[0] != "storage")
 

@@ -38,6 +38,7 @@ class Settings(BaseModel):
     # the retraining policy's EventBridge Scheduler group, the role its schedules run as, their DLQ
     retraining_schedule_group: str | None = None  # GREENRAIL_RETRAINING_SCHEDULE_GROUP
     retraining_scheduler_role_arn: str | None = None  # GREENRAIL_RETRAINING_SCHEDULER_ROLE_ARN
+    retraining_pipeline_pattern: str | None = None  # GREENRAIL_RETRAINING_PIPELINE_PATTERN: what that role may start
     dead_letter_queue_arn: str | None = None  # GREENRAIL_DEAD_LETTER_QUEUE_ARN
 
 
@@ -61,6 +62,7 @@ _NAMES = {
     "training_watch_arn": "GREENRAIL_TRAINING_WATCH_ARN",
     "retraining_schedule_group": "GREENRAIL_RETRAINING_SCHEDULE_GROUP",
     "retraining_scheduler_role_arn": "GREENRAIL_RETRAINING_SCHEDULER_ROLE_ARN",
+    "retraining_pipeline_pattern": "GREENRAIL_RETRAINING_PIPELINE_PATTERN",
     "dead_letter_queue_arn": "GREENRAIL_DEAD_LETTER_QUEUE_ARN",
 }
 

@@ -71,15 +71,20 @@ def training_job_arns(execution_arn: str) -> list[str]:
     ]
 
 
+FINISHED_MONITORING = ("Completed", "CompletedWithViolations")
+
+
 @calls("sagemaker:ListMonitoringExecutions")
 def latest_monitoring_execution(endpoint: str, schedule: str | None) -> dict[str, Any] | None:
-    """The endpoint's (or schedule's) most recent monitoring execution, whatever its status."""
+    """The endpoint's (or schedule's) most recent FINISHED monitoring execution: a newer one still
+    pending, in progress, failed or stopped says nothing about the data, and must not hide it."""
     kwargs: dict[str, Any] = {"EndpointName": endpoint, "SortBy": "ScheduledTime", "SortOrder": "Descending",
-                              "MaxResults": 10}
+                              "MaxResults": 20}
     if schedule:
         kwargs["MonitoringScheduleName"] = schedule
     summaries = client("sagemaker").list_monitoring_executions(**kwargs).get("MonitoringExecutionSummaries", [])
-    return dict(summaries[0]) if summaries else None
+    finished = [s for s in summaries if s.get("MonitoringExecutionStatus") in FINISHED_MONITORING]
+    return dict(finished[0]) if finished else None
 
 
 @calls("sagemaker:DescribeProcessingJob")

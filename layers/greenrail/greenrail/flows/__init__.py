@@ -29,18 +29,19 @@ class _HeldBack(Exception):
 
 
 def settle(decision: Decision, subject: dict[str, Any], act: Callable[[Decision], Decision],
-           once: Once, publish: Publish) -> Decision:
+           once: Once, publish: Publish, remember_errors: bool = True) -> Decision:
     """Apply ``decision`` and announce it, each exactly once per ``subject`` (a resource and its state).
 
     ``once(subject, work)`` runs ``work`` once per subject (Powertools idempotency on the state
     table). Acting and announcing are two steps with two subjects, so that a failed PutEvents
     after the action is retried without acting again and without losing the announcement; a
     decision held back by the blast radius is not remembered, so the next event or sweep tries
-    again (and takes a slot again only then).
+    again (and takes a slot again only then). With ``remember_errors`` False, an action that
+    failed (``error``) is not remembered either: the same subject is tried again.
     """
     def work() -> dict[str, Any]:
         done = act(decision)
-        if done.held_back:
+        if done.held_back or (done.error and not remember_errors):
             raise _HeldBack(done)
         return done.model_dump(mode="json")
 

@@ -24,6 +24,8 @@ from greenrail.policies.retraining import (
     RetrainingPolicy,
     apply,
     assess,
+    gate,
+    unevaluated,
 )
 from greenrail.state import BlastRadius
 
@@ -35,18 +37,20 @@ def alarm_name(spec: ModelSpec) -> str:
     return f"{ALARM_PREFIX}{spec.endpoint}"[:255]
 
 
-def evaluate(spec: ModelSpec, policy: RetrainingPolicy, mode: Mode, now: datetime, once: Once | None,
+def evaluate(spec: ModelSpec, policy: RetrainingPolicy, mode: Mode, now: datetime, once: Once,
              blast: BlastRadius, event_id: str | None = None) -> Decision:
-    """One model's decision, applied and announced once per piece of evidence (``once`` None:
-    ``greenrail scan``, which applies in enforce mode and announces nothing)."""
+    """One model's decision, applied and announced once per piece of evidence and outcome."""
     model, decision = assess(spec, policy, mode, now, event_id)
     if decision.action == "none":
         return decision
-    if once is None:
-        return apply(decision, model, policy, blast)
+    # One announcement per piece of evidence and outcome: a run, and a hold because that run has
+    # started or is scheduled, are one outcome ("acted"); a hold for a healthy KPI may still turn
+    # into a run for the same evidence, and is announced again then.
     subject = {"policy": POLICY, "account": model.account, "region": model.region, "endpoint": model.endpoint,
-               "evidence": model.drift.evidence_id, "action": decision.action, "mode": mode.value}
-    return settle(decision, subject, lambda d: apply(d, model, policy, blast), once, bus.publish)
+               "pipeline": model.pipeline, "evidence": model.drift.evidence_id,
+               "outcome": gate(model, policy, now).outcome, "mode": mode.value}
+    return settle(decision, subject, lambda d: apply(d, model, policy, blast), once, bus.publish,
+                  remember_errors=False)
 
 
 def ensure_alarm(spec: ModelSpec, policy: RetrainingPolicy) -> str | None:
@@ -62,28 +66,36 @@ def ensure_alarm(spec: ModelSpec, policy: RetrainingPolicy) -> str | None:
         return None
     cloudwatch.put_threshold_alarm(
         alarm_name(spec), f"Greenrail retraining: drift of {spec.endpoint} ({drift.metric_name})", namespace,
-        drift.metric_name, drift.dimensions, drift.statistic, 3600, drift.threshold)
+        # one period over the whole lookback: the alarm sees the statistic the gate judges
+        # (an alarm's period x evaluation periods is at most one day)
+        drift.metric_name, drift.dimensions, drift.statistic, min(drift.lookback_hours * 3600, 86_400),
+        drift.threshold)
     return alarm_name(spec)
 
 
-def evaluate_all(policy: RetrainingPolicy, mode: Mode, now: datetime, once: Once | None,
+def evaluate_all(policy: RetrainingPolicy, mode: Mode, now: datetime, once: Once,
                  models: list[ModelSpec] | None = None, event_id: str | None = None) -> list[Decision]:
     """Every configured model (or those given); one model's failure does not stop the others
     unless it is a retryable error, which is raised once the others are done."""
-    blast = BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour, table=None if once else "")
+    blast = BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)
     decisions: list[Decision] = []
     failure: Exception | None = None
     for spec in policy.models if models is None else models:
         try:
-            if once is not None and models is None:  # the sweep keeps the alarms; events need not
+            if models is None:  # the sweep keeps the alarms; events need not
                 ensure_alarm(spec, policy)
             decisions.append(evaluate(spec, policy, mode, now, once, blast, event_id))
         except Exception as exc:  # noqa: BLE001 - reported, and the rest still evaluated
             from greenrail.aws import error_code, is_permanent
 
-            logger.error("retraining evaluation failed", extra={"endpoint": spec.endpoint, "error": error_code(exc)})
+            code = error_code(exc)
+            logger.error("retraining evaluation failed", extra={"endpoint": spec.endpoint, "error": code})
             if not is_permanent(exc):
                 failure = failure or exc
+                continue
+            decision = unevaluated(spec, mode, code)
+            subject = {"policy": POLICY, "endpoint": spec.endpoint, "error": code, "day": now.date().isoformat()}
+            decisions.append(settle(decision, subject, lambda d: d, once, bus.publish))
     if failure is not None:
         raise failure
     return decisions

@@ -97,6 +97,15 @@ class RetrainingPolicy(Strict):
     exemptions: Exemptions = Field(default_factory=Exemptions)
     blast_radius: BlastRadiusCap = Field(default_factory=lambda: BlastRadiusCap(max_actions_per_hour=10))
 
+    @model_validator(mode="after")
+    def _one_entry_per_endpoint(self) -> RetrainingPolicy:
+        seen: set[str] = set()
+        for model in self.models:
+            if model.endpoint in seen:
+                raise ValueError(f"endpoint {model.endpoint} is listed twice: one entry per endpoint")
+            seen.add(model.endpoint)
+        return self
+
 
 # ---------------------------------------------------------------- snapshots
 class _Snapshot(BaseModel):
@@ -159,34 +168,42 @@ class ModelSnapshot(_Snapshot):
 class Gate(_Snapshot):
     action: Literal["retrain", "hold", "none"]
     reason: str
+    # why: one piece of evidence is acted on (retrain, or held by a run already started or
+    # scheduled) once; a hold for another reason may still turn into a run for the same evidence
+    kind: Literal["no-drift", "problem", "no-kpi", "kpi-healthy", "scheduled", "cooldown", "open"]
+
+    @property
+    def outcome(self) -> str:
+        return "acted" if self.kind in ("open", "scheduled", "cooldown") else self.kind
 
 
 def gate(model: ModelSnapshot, policy: RetrainingPolicy, now: datetime) -> Gate:
     """The truth table: drift AND a KPI past its threshold AND outside the cool-down."""
     drift, kpi = model.drift, model.kpi
     if not drift.drifted:
-        return Gate(action="none", reason=f"no drift: {drift.detail}")
+        return Gate(action="none", kind="no-drift", reason=f"no drift: {drift.detail}")
     if model.problem:
-        return Gate(action="hold", reason=f"drift ({drift.detail}) but {model.problem}")
+        return Gate(action="hold", kind="problem", reason=f"drift ({drift.detail}) but {model.problem}")
     breached = kpi.breached
     direction = "under" if kpi.higher_is_better else "over"
     if breached is None:
-        return Gate(action="hold", reason=f"drift ({drift.detail}) but no KPI data over the lookback: "
+        return Gate(action="hold", kind="no-kpi", reason=f"drift ({drift.detail}) but no KPI data over the lookback: "
                                            "the gate stays shut")
     if not breached:
-        return Gate(action="hold", reason=f"drift ({drift.detail}) but the KPI is healthy "
+        return Gate(action="hold", kind="kpi-healthy", reason=f"drift ({drift.detail}) but the KPI is healthy "
                                            f"({kpi.value:g}, not {direction} {kpi.threshold:g}): retraining would change nothing")
     cooldown = model.cooldown
     if cooldown.pending_schedule:
-        return Gate(action="hold", reason=f"drift and KPI {kpi.value:g} {direction} {kpi.threshold:g}, but a "
+        return Gate(action="hold", kind="scheduled", reason=f"drift and KPI {kpi.value:g} {direction} {kpi.threshold:g}, but a "
                                            f"retraining is already scheduled ({cooldown.pending_schedule})")
     if cooldown.last_started is not None:
         since = now - cooldown.last_started
         if since < timedelta(days=policy.cooldown_days):
-            return Gate(action="hold", reason=f"drift and KPI {kpi.value:g} {direction} {kpi.threshold:g}, but the "
+            return Gate(action="hold", kind="cooldown", reason=f"drift and KPI {kpi.value:g} {direction} {kpi.threshold:g}, but the "
                                                f"pipeline last ran {since.total_seconds() / 86400:.1f} days ago, inside "
                                                f"the {policy.cooldown_days:g}-day cool-down")
-    return Gate(action="retrain", reason=f"drift ({drift.detail}) and KPI {kpi.value:g} {direction} {kpi.threshold:g}")
+    return Gate(action="retrain", kind="open",
+                reason=f"drift ({drift.detail}) and KPI {kpi.value:g} {direction} {kpi.threshold:g}")
 
 
 def client_request_token(model: ModelSnapshot) -> str:
@@ -198,12 +215,14 @@ def client_request_token(model: ModelSnapshot) -> str:
 def schedule_name(model: ModelSnapshot) -> str:
     """The schedule's name (1-64 characters): the pipeline and the evidence, so the same evidence
     is scheduled once, and the pipeline's pending runs can be listed by prefix."""
-    return f"{schedule_prefix(model.pipeline or '')}{client_request_token(model)[:16]}"
+    readable = "".join(c if c.isalnum() or c in "-_" else "-" for c in model.pipeline or "")[:18]
+    return f"{schedule_prefix(model.pipeline or '')}{client_request_token(model)[:16]}-{readable}".rstrip("-")
 
 
 def schedule_prefix(pipeline: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in pipeline)[:29]  # a name is at most 64
-    return f"{SCHEDULE_PREFIX}{safe}-"
+    """One pipeline's schedules, and only its: a digest of its name (pipeline names may prefix
+    one another: churn, churn-retrain)."""
+    return f"{SCHEDULE_PREFIX}{hashlib.sha256(pipeline.encode()).hexdigest()[:10]}-"
 
 
 def decide(model: ModelSnapshot, policy: RetrainingPolicy, now: datetime, mode: Mode | None = None,
@@ -256,8 +275,9 @@ def decide(model: ModelSnapshot, policy: RetrainingPolicy, now: datetime, mode: 
 
 
 # ---------------------------------------------------------------- loading (through the adapters)
-def _metric_value(spec: MetricSpec, endpoint: str, now: datetime) -> tuple[float | None, str | None, str]:
-    """(statistic over the lookback, namespace used, the newest datapoint's time) for one metric."""
+def _metric_value(spec: MetricSpec, endpoint: str, now: datetime) -> tuple[float | None, str | None, str, str]:
+    """(statistic over the lookback, namespace used, the newest datapoint's time, the extreme
+    datapoint's time for Maximum and Minimum) for one metric."""
     from greenrail.adapters import cloudwatch
 
     assert spec.metric_name is not None
@@ -265,31 +285,37 @@ def _metric_value(spec: MetricSpec, endpoint: str, now: datetime) -> tuple[float
     if namespace is None:
         found = cloudwatch.namespaces_of(spec.metric_name, spec.dimensions)
         if not found:
-            return None, None, ""
+            return None, None, "", ""
         namespace = found[0]
     lookback = spec.lookback_hours * 3600
     period = 3600 if lookback >= 3600 else 300
     query = cloudwatch.MetricQuery(id="m", namespace=namespace, metric=spec.metric_name,
                                    dimensions=spec.dimensions, stat=spec.statistic)
-    series = cloudwatch.get_metric_series([query], now - timedelta(seconds=lookback), now, period)["m"]
+    # periods aligned on the clock, so that a datapoint keeps its period (and the evidence its
+    # id) however many seconds apart two evaluations run
+    start = datetime.fromtimestamp(math.floor((now.timestamp() - lookback) / period) * period, UTC)
+    series = cloudwatch.get_metric_series([query], start, now, period)["m"]
     value = cloudwatch.aggregate(series.values, spec.statistic)
     newest = max(series.timestamps).isoformat() if series.timestamps else ""
-    return value, namespace, newest
+    extreme = ""
+    if value is not None and spec.statistic in ("Maximum", "Minimum"):
+        extreme = min(t for t, v in zip(series.timestamps, series.values, strict=True) if v == value).isoformat()
+    return value, namespace, newest, extreme
 
 
 def _cloudwatch_drift(spec: DriftSpec, endpoint: str, now: datetime) -> DriftEvidence:
-    value, namespace, newest = _metric_value(spec, endpoint, now)
+    value, namespace, newest, extreme_at = _metric_value(spec, endpoint, now)
     if value is None:
         return DriftEvidence(drifted=False, source="cloudwatch", threshold=spec.threshold,
                              detail=f"no {spec.metric_name} data over {spec.lookback_hours} h")
     assert spec.threshold is not None
     drifted = value > spec.threshold
-    window_start = math.floor(now.timestamp() / (spec.lookback_hours * 3600))
+    # One piece of evidence: for Maximum (Minimum), the datapoint that carries it, the same for as
+    # long as it stays in the lookback; for the other statistics, the lookback window it was seen in.
+    anchor = extreme_at or str(math.floor(now.timestamp() / (spec.lookback_hours * 3600)))
     return DriftEvidence(
         drifted=drifted, source="cloudwatch", value=value, threshold=spec.threshold,
-        # one piece of evidence per metric and lookback window: a drift that persists is new
-        # evidence only in the next window (and the cool-down still applies)
-        evidence_id=f"cloudwatch:{namespace}:{spec.metric_name}:{sorted(spec.dimensions.items())}:{window_start}",
+        evidence_id=f"cloudwatch:{namespace}:{spec.metric_name}:{sorted(spec.dimensions.items())}:{anchor}",
         detail=f"{spec.statistic} {spec.metric_name} {value:g} {'>' if drifted else '<='} {spec.threshold:g} "
                f"over {spec.lookback_hours} h ({namespace})" + (f", newest point {newest}" if newest else ""),
     )
@@ -314,14 +340,22 @@ def _monitor_drift(spec: DriftSpec, endpoint: str, now: datetime) -> DriftEviden
     uri = next((o.get("S3Output", {}).get("S3Uri") for o in outputs if o.get("S3Output", {}).get("S3Uri")), None)
     if not uri:
         return DriftEvidence(drifted=False, source="model-monitor", detail=f"{job_arn}: no report location")
+    from greenrail.aws import error_code
+
     try:
         report = pipelines.read_json(uri.rstrip("/") + "/constraint_violations.json")
-        violations = [v for v in report.get("violations", []) if isinstance(v, dict)]
-    except Exception as exc:  # missing or malformed report: no evidence, said so
-        from greenrail.aws import error_code
-
+        listed = report.get("violations") if isinstance(report, dict) else None
+        if not isinstance(listed, list):
+            raise ValueError("no violations list")
+        violations = [v for v in listed if isinstance(v, dict)]
+    except (ValueError, RecursionError) as exc:  # a malformed report: no evidence, said so
         return DriftEvidence(drifted=False, source="model-monitor",
-                             detail=f"violations report unreadable ({error_code(exc)}): no drift evidence")
+                             detail=f"violations report malformed ({type(exc).__name__}): no drift evidence")
+    except Exception as exc:
+        if error_code(exc) not in ("NoSuchKey", "404"):
+            raise  # access denied, throttling: not "no drift" (the evaluation fails and says so)
+        return DriftEvidence(drifted=False, source="model-monitor",
+                             detail="no violations report for the latest execution: no drift evidence")
     counted = [v for v in violations if v.get("constraint_check_type") in spec.check_types]
     drifted = len(counted) >= spec.min_violations
     features = sorted({str(v.get("feature_name")) for v in counted})[:5]
@@ -429,6 +463,20 @@ def _compute_or_none(pipeline: str, region: str) -> ComputeEstimate | None:
 
 
 # ---------------------------------------------------------------- applying
+ALLOWED_TAG = "greenrail:retraining"  # a pipeline tagged greenrail:retraining=allowed may be started
+
+
+def may_start(model: ModelSnapshot, pattern: str | None) -> bool:
+    """Whether the schedules' role (template.yaml, RetrainingSchedulerRole) may start the pipeline:
+    its name matches RetrainingPipelinePattern, or it is tagged for Greenrail. A schedule whose
+    role may not start its target would fail at its hour, after the decision said "scheduled"."""
+    import fnmatch
+
+    from greenrail.adapters import sagemaker
+
+    if pattern is None or fnmatch.fnmatchcase(str(model.pipeline), pattern):
+        return True
+    return bool(model.pipeline_arn) and sagemaker.list_tags(str(model.pipeline_arn)).get(ALLOWED_TAG) == "allowed"
 def apply(decision: Decision, model: ModelSnapshot, policy: RetrainingPolicy, blast_radius: Any) -> Decision:
     """Schedule the run (enforce mode): one schedule per piece of evidence, whatever happens twice."""
     from greenrail.adapters import pipelines
@@ -441,6 +489,10 @@ def apply(decision: Decision, model: ModelSnapshot, policy: RetrainingPolicy, bl
     if not (config.retraining_schedule_group and config.retraining_scheduler_role_arn and model.pipeline_arn):
         return decision.model_copy(update={"error": "NotConfigured", "reason": decision.reason +
                                            "; not scheduled: no schedule group or scheduler role in this deployment"})
+    if not may_start(model, config.retraining_pipeline_pattern):
+        return decision.model_copy(update={"error": "PipelineNotAllowed", "reason": decision.reason +
+                                           f"; not scheduled: the schedules' role may start only pipelines named "
+                                           f"{config.retraining_pipeline_pattern} or tagged {ALLOWED_TAG}=allowed"})
     if not blast_radius.acquire(f"{decision.resource}#schedule/{decision.figures['schedule_name']}"):
         return decision.model_copy(update={"held_back": True, "reason": decision.reason +
                                            f"; not scheduled: blast radius of {policy.blast_radius.max_actions_per_hour} "
@@ -479,6 +531,18 @@ def assess(spec: ModelSpec, policy: RetrainingPolicy, mode: Mode, now: datetime,
     return model, decide(model, policy, now, mode, window, event_id)
 
 
+def unevaluated(spec: ModelSpec, mode: Mode, code: str) -> Decision:
+    """A model that could not be evaluated (access denied, a refused request): a decision that
+    says so, rather than silence."""
+    from greenrail.aws import account_id, region
+
+    return Decision(policy=POLICY, resource=f"arn:aws:sagemaker:{region()}:{account_id()}:endpoint/{spec.endpoint.lower()}",
+                    account=account_id(), region=region(), action="hold", mode=mode, compliant=False,
+                    severity="LOW", error=code, figures={"endpoint": spec.endpoint, "pipeline": spec.pipeline},
+                    reason=f"could not evaluate {spec.endpoint}: {code}; no run (fix the access and the next "
+                           "event or daily sweep evaluates it again)")
+
+
 def scan(policy: RetrainingPolicy, mode: Mode | None = None, now: datetime | None = None) -> list[Decision]:
     """Every configured model now (``greenrail scan --policies retraining``); schedules in enforce
     mode, within the blast radius counted in this process; announces nothing."""
@@ -488,7 +552,15 @@ def scan(policy: RetrainingPolicy, mode: Mode | None = None, now: datetime | Non
     blast = BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour, table="")
     decisions = []
     for spec in policy.models:
-        model, decision = assess(spec, policy, mode, now)
+        try:
+            model, decision = assess(spec, policy, mode, now)
+        except Exception as exc:  # one model's failure is its own line, never every model's
+            from greenrail.aws import error_code, is_permanent
+
+            if not is_permanent(exc):
+                raise
+            decisions.append(unevaluated(spec, mode, error_code(exc)))
+            continue
         decisions.append(apply(decision, model, policy, blast))
     return decisions
 
