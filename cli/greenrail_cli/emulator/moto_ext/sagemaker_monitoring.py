@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from greenrail_cli.emulator.moto_ext.times import naive_utc, now
+
 EXECUTION_STATUSES = ("Pending", "Completed", "CompletedWithViolations", "InProgress", "Failed", "Stopping", "Stopped")
 SORT_KEYS = {"ScheduledTime": "ScheduledTime", "CreationTime": "CreationTime", "Status": "MonitoringExecutionStatus"}
 MONITORING_TYPES = ("DataQuality", "ModelQuality", "ModelBias", "ModelExplainability")
@@ -78,23 +80,6 @@ def _executions(backend: Any) -> list[dict[str, Any]]:
     return records
 
 
-def _naive_utc(value: Any) -> datetime | None:
-    """A request or seed time as the naive UTC datetime moto keeps (datetime, epoch seconds or ISO)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    if isinstance(value, int | float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
-        return datetime.fromtimestamp(float(value), UTC).replace(tzinfo=None)
-    return _naive_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-
-
-def _now() -> datetime:
-    """Wall-clock UTC (naive): what the functions compare times with (the emulator's clock offset
-    only moves Wait states and due schedules)."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _epoch_ms(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -130,7 +115,7 @@ def list_monitoring_executions(backend: Any, **params: Any) -> dict[str, Any]:
         "MonitoringJobDefinitionName": params.get("MonitoringJobDefinitionName"),
         "MonitoringType": params.get("MonitoringTypeEquals"),
     }
-    bounds = [(field, _naive_utc(params.get(f"{field}After")), _naive_utc(params.get(f"{field}Before")))
+    bounds = [(field, naive_utc(params.get(f"{field}After")), naive_utc(params.get(f"{field}Before")))
               for field in ("ScheduledTime", "CreationTime", "LastModifiedTime")]
     found = [
         record for record in _executions(backend)
@@ -246,7 +231,7 @@ def seed_monitoring_execution(
         raise ValueError(f"monitoring_type must be one of {MONITORING_TYPES}, not {monitoring_type!r}")
     account = account_id or _default_account()
     backend = _backend(account, region)
-    scheduled = _naive_utc(scheduled_time) or (_now() - timedelta(minutes=10)).replace(microsecond=0)
+    scheduled = naive_utc(scheduled_time) or (now() - timedelta(minutes=10)).replace(microsecond=0)
     schedule_arn = arn_formatter("monitoring-schedule", schedule_name, account, region)
     summary: dict[str, Any] = {
         "MonitoringScheduleName": schedule_name,

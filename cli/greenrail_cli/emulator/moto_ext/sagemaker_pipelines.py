@@ -28,8 +28,10 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from greenrail_cli.emulator.moto_ext.times import naive_utc, now
 
 STARTED_STATUS = "Executing"
 EXECUTION_STATUSES = ("Executing", "Stopping", "Stopped", "Failed", "Succeeded", "CompletedWithFailures")
@@ -52,16 +54,6 @@ def _backend(account_id: str | None, region: str) -> Any:
     from moto.sagemaker.models import sagemaker_backends
 
     return sagemaker_backends[account_id or _default_account()][region]
-
-
-def _naive_utc(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    if isinstance(value, int | float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
-        return datetime.fromtimestamp(float(value), UTC).replace(tzinfo=None)
-    return _naive_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
 
 
 def pipeline_name(pipelines: dict[str, Any], name_or_arn: str) -> str:
@@ -112,7 +104,7 @@ def list_pipeline_executions(backend: Any, **params: Any) -> dict[str, Any]:
     if sort_by not in ("CreationTime", "PipelineExecutionArn"):
         raise _validation(f"Value '{sort_by}' at 'sortBy' failed to satisfy constraint: "
                           "Member must satisfy enum value set: [CreationTime, PipelineExecutionArn]")
-    after, before = _naive_utc(params.get("CreatedAfter")), _naive_utc(params.get("CreatedBefore"))
+    after, before = naive_utc(params.get("CreatedAfter")), naive_utc(params.get("CreatedBefore"))
     executions = [
         execution for execution in pipeline.pipeline_executions.values()
         if (after is None or execution.creation_time > after) and (before is None or execution.creation_time < before)
@@ -253,7 +245,7 @@ def seed_pipeline_execution(
         pipeline, display_name, [{"Name": k, "Value": str(v)} for k, v in (parameters or {}).items()],
         description, None, client_request_token or uuid.uuid4().hex,
     )["PipelineExecutionArn"]
-    started = _naive_utc(start_time)
+    started = naive_utc(start_time)
     assert started is not None
     execution = _execution(arn, account_id, region)
     execution.creation_time = execution.start_time = started
@@ -277,7 +269,7 @@ def set_pipeline_execution_status(
     execution = _execution(execution_arn, account_id, region)
     execution.pipeline_execution_status = status
     execution.pipeline_execution_failure_reason = failure_reason if status in ("Failed", "CompletedWithFailures") else None
-    execution.last_modified_time = _naive_utc(end_time) or datetime.now(UTC).replace(tzinfo=None)
+    execution.last_modified_time = naive_utc(end_time) or now()
     pipeline = _backend(account_id, region).pipelines[execution_arn.split(":pipeline/", 1)[1].split("/")[0]]
     pipeline.last_execution_time = max(e.start_time for e in pipeline.pipeline_executions.values())
 
@@ -309,7 +301,7 @@ def seed_training_step(
         raise ValueError(f"status must be one of {STEP_STATUSES}, not {status!r}")
     backend = _backend(account_id, region)
     execution = _execution(execution_arn, account_id, region)
-    start = _naive_utc(start_time) or execution.start_time + timedelta(minutes=1)
+    start = naive_utc(start_time) or execution.start_time + timedelta(minutes=1)
     end = start + timedelta(seconds=training_seconds) if _JOB_STATUS[status] in ("Completed", "Failed", "Stopped") else None
     if create_training_job and training_job_name not in backend.training_jobs:
         job = backend.create_training_job(

@@ -28,6 +28,8 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from greenrail_cli.emulator.moto_ext.times import naive_utc, now
+
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 STOPPING_DESCRIBES = 1  # DescribeTrainingJob calls that still answer "Stopping" after a stop
 
@@ -56,19 +58,10 @@ def _default_account() -> str:
     return str(DEFAULT_ACCOUNT_ID)
 
 
-def _now() -> datetime:
-    """moto keeps naive UTC datetimes."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 def _finish_stop(job: Any) -> None:
     job.training_job_status = "Stopped"
     job.secondary_status = "Stopped"
-    job.training_end_time = job.last_modified_time = _now()
+    job.training_end_time = job.last_modified_time = now()
     emit_state_change(job)
 
 
@@ -128,7 +121,7 @@ def _backend_stop_training_job(self: Any, training_job_name: str) -> None:
     state.describes_left = STOPPING_DESCRIBES
     job.training_job_status = "Stopping"
     job.secondary_status = "Stopping"
-    job.last_modified_time = _now()
+    job.last_modified_time = now()
 
 
 def _throttling() -> Exception:
@@ -212,15 +205,15 @@ def set_training_job_status(
     job.training_job_status = status
     job.secondary_status = secondary_status or {"InProgress": "Training"}.get(status, status)
     if start_time is not None:
-        job.training_start_time = _naive_utc(start_time)
+        job.training_start_time = naive_utc(start_time)
         job.creation_time = min(job.creation_time, job.training_start_time)
     if status in TERMINAL_STATUSES:
-        job.training_end_time = _naive_utc(end_time) if end_time else _now()
+        job.training_end_time = naive_utc(end_time) if end_time else now()
     else:
         job.training_end_time = None
     if billable_seconds is not None:
         job.billable_time_in_seconds = billable_seconds
-    job.last_modified_time = _now()
+    job.last_modified_time = now()
     if status in TERMINAL_STATUSES:
         emit_state_change(job)
 
