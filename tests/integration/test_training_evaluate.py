@@ -19,7 +19,8 @@ from greenrail import aws
 from greenrail.adapters import sagemaker as sagemaker_adapter
 from greenrail.decision import Mode
 from greenrail.flows.watch import watch_step
-from greenrail.policies.training import IdleRule, RunawayRule, TrainingPolicy, apply, evaluate, scan_training
+from greenrail.policies.training import IdleRule, RunawayRule, TrainingPolicy, apply, evaluate
+from greenrail.policies.training import scan as scan_training
 from greenrail.state import mark_announced
 from greenrail_cli.emulator.moto_ext import sagemaker_training as ext
 from tests.conftest import Context, load_function

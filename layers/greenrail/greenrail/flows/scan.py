@@ -36,14 +36,3 @@ def scan_each(names: Iterable[str], document: Any, mode: Mode) -> Iterator[Polic
                 yield PolicyScan(definition.name, error=exc)
             else:
                 yield PolicyScan(definition.name, decisions)
-
-
-def scan(names: Iterable[str], document: Any, mode: Mode) -> list[Decision]:
-    """Each named policy's decisions about the estate now (applied in enforce mode, within the
-    blast radius counted in this process); the first policy's error is raised."""
-    decisions: list[Decision] = []
-    for result in scan_each(names, document, mode):
-        if result.error is not None:
-            raise result.error
-        decisions.extend(result.decisions)
-    return decisions

@@ -59,12 +59,6 @@ _NO_GPU_METRIC = re.compile(r"^ml\.(trn|inf)\d")
 UtilizationMetric = Literal["GPUUtilization", "CPUUtilization"]
 
 
-def arn_location(arn: str | None) -> tuple[str | None, str | None]:
-    """(account, region) of an ARN (``greenrail.arn.location``): in an Organization deployment the
-    job's account is not the central account Greenrail runs in, and decisions carry the job's."""
-    return arns.location(arn)
-
-
 # ---------------------------------------------------------------- configuration (policy document `training:`)
 class IdleRule(Strict):
     gpu_threshold_percent: float = Field(default=5.0, ge=0, le=100)
@@ -519,7 +513,7 @@ def _utc(value: datetime) -> datetime:
 # ---------------------------------------------------------------- loading and applying (through the adapters)
 def job_location(arn: str | None) -> tuple[str, str]:
     """(account, region) of the job: from its ARN, else where Greenrail runs."""
-    account, job_region = arn_location(arn)
+    account, job_region = arns.location(arn)
     return account or account_id(), job_region or region()
 
 
@@ -707,8 +701,6 @@ def scan(policy: TrainingPolicy, mode: Mode | None = None, now: datetime | None 
         decisions.append(apply(decision, policy, blast_radius))
     return decisions
 
-
-scan_training = scan  # the name `greenrail scan` used before the registry
 
 
 def _watch_uses() -> tuple[Any, ...]:
