@@ -64,6 +64,7 @@ from pydantic import (
 from greenrail.aws import client, error_code
 from greenrail.config import Strict
 from greenrail.permissions import calls
+from greenrail.validation import HTTP_DEFAULT_PORTS, LOOPBACK_HOSTS, split_http_url
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,6 @@ DEFAULT_ELECTRICITY_MAPS_URL: Final = "https://api.electricitymap.org/v3"
 MAX_ANSWER_BYTES: Final = 1_000_000  # a 72-hour forecast is a few kB; anything near 1 MB is not one
 SDK_WINDOW_MINUTES: Final = 60  # windowSize: the run is judged by the hour it starts in
 DEFAULT_POINT_MINUTES: Final = 60.0  # a point's length when neither it nor its neighbours tell
-LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 # us-east-1, ap-southeast-5, us-gov-west-1, eu-isoe-west-1: what AWS region names look like.
 REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
@@ -92,18 +91,8 @@ HourlyProfile = Annotated[list[Intensity], Field(min_length=HOURS_PER_DAY, max_l
 # ---------------------------------------------------------------- configuration (retraining.window)
 def _check_url(value: str, *, https_only_unless_loopback: bool) -> str:
     """An http(s) URL with a host and no credentials, query or fragment, without its trailing slash."""
-    if any(ch.isspace() or ord(ch) < 32 or ch == "\\" for ch in value):
-        raise ValueError("a URL must not contain whitespace, control characters or backslashes")
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise ValueError("not a valid URL") from None
+    parts = split_http_url(value)
     scheme, host = parts.scheme.lower(), (parts.hostname or "")
-    if scheme not in _DEFAULT_PORTS or not host:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    if "@" in parts.netloc:
-        raise ValueError("must not carry credentials")
     if parts.query or parts.fragment:
         raise ValueError("must not carry a query or a fragment")
     if https_only_unless_loopback and scheme == "http" and host not in LOOPBACK_HOSTS:
@@ -334,7 +323,7 @@ Fetch = Callable[[str, Mapping[str, str], float], Any]
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+    return scheme, (parts.hostname or "").lower(), parts.port or HTTP_DEFAULT_PORTS.get(scheme)
 
 
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):

@@ -48,12 +48,12 @@ import re
 import urllib.request
 from typing import Any
 from urllib.error import HTTPError
-from urllib.parse import urlsplit
 
 from greenrail.aws import client, error_code, is_permanent
 from greenrail.decision import Decision, Mode
 from greenrail.permissions import calls
 from greenrail.settings import settings
+from greenrail.validation import HTTP_DEFAULT_PORTS, LOOPBACK_HOSTS, split_http_url
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,6 @@ REDACTED = "<redacted webhook url>"
 
 SLACK_WEBHOOK_HOST = "hooks.slack.com"
 ALLOWED_HOSTS_ENV = "GREENRAIL_SLACK_ALLOWED_HOSTS"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 _TRANSIENT_HTTP = frozenset({408, 429})  # Slack answers that a retry may change
 _SLACK_ERROR_TOKEN = re.compile(r"[a-z0-9_]{1,64}")  # Slack's error bodies: "invalid_token", "no_service"
 
@@ -441,29 +439,22 @@ def check_webhook_url(url: str) -> None:
     def refuse(why: str) -> SlackDeliveryError:
         return SlackDeliveryError(f"Slack webhook URL refused: {why}")
 
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in url):
-        raise refuse("it contains whitespace, control characters or backslashes")
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise refuse("it is not a valid URL") from None
-    scheme, host = parts.scheme.lower(), (parts.hostname or "")
-    if scheme not in _DEFAULT_PORTS or not host:
-        raise refuse("it is not an http(s) URL with a host")
-    if "@" in parts.netloc:
-        raise refuse("it carries credentials (user info)")
+        parts = split_http_url(url)
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    scheme, host, port = parts.scheme.lower(), (parts.hostname or ""), parts.port
     if not parts.path.startswith("/"):
         raise refuse("it has no path")
     # urllib (which sends the request) must see the same host as the check did.
     if urllib.request.Request(url).host.lower() != parts.netloc.lower():
         raise refuse("it is ambiguous")
-    effective_port = port if port is not None else _DEFAULT_PORTS[scheme]
+    effective_port = port if port is not None else HTTP_DEFAULT_PORTS[scheme]
     if scheme == "https" and host == SLACK_WEBHOOK_HOST and effective_port == 443:
         return
     allowed = allowed_extra_hosts()
     listed = (host, effective_port) in allowed or (
-        (host, None) in allowed and effective_port == _DEFAULT_PORTS[scheme]
+        (host, None) in allowed and effective_port == HTTP_DEFAULT_PORTS[scheme]
     )
     if not listed:
         raise refuse(f"only https://{SLACK_WEBHOOK_HOST}/ and the hosts in {ALLOWED_HOSTS_ENV} are allowed")

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, Field
+
+if TYPE_CHECKING:
+    from urllib.parse import SplitResult
 
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
@@ -106,3 +109,27 @@ TrainingJobArn = Annotated[str, AfterValidator(_training_job_arn)]
 # EventBridge event ids are UUIDs; anything printable (ASCII, no spaces) up to 128 characters is
 # taken (tests and replays use their own), nothing that cannot go into a log line or a decision.
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+
+
+# ---------------------------------------------------------------- outbound URLs (Slack, carbon sources)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+HTTP_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def split_http_url(url: str) -> SplitResult:
+    """The parts of an http(s) URL with a host and no credentials; ValueError saying why not
+    (never quoting the URL: it may be a secret)."""
+    from urllib.parse import urlsplit
+
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in url):
+        raise ValueError("it contains whitespace, control characters or backslashes")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ValueError("it is not a valid URL") from None
+    if parts.scheme.lower() not in HTTP_DEFAULT_PORTS or not parts.hostname:
+        raise ValueError("it is not an http(s) URL with a host")
+    if "@" in parts.netloc:
+        raise ValueError("it carries credentials (user info)")
+    return parts
