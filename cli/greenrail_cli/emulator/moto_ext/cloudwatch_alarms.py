@@ -23,6 +23,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from greenrail_cli.emulator.moto_ext import default_bus
+
 INITIAL_STATE = "INSUFFICIENT_DATA"
 INITIAL_REASON = "Unchecked: Initial alarm creation"
 
@@ -105,23 +107,14 @@ def alarm_state_change_event(alarm: Any, previous: dict[str, Any]) -> dict[str, 
     """The ``CloudWatch Alarm State Change`` event for a moto alarm now in its new state;
     ``previous`` is the ``previousState`` (see :func:`_state`)."""
     _, _, _, region, account, _ = alarm.alarm_arn.split(":", 5)
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch",
-        "account": account,
-        "time": alarm.state_updated_timestamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [alarm.alarm_arn],
-        "detail": {
-            "alarmName": alarm.name,
-            "state": _state(alarm.state_value, alarm.state_reason, alarm.state_reason_data,
-                            alarm.state_updated_timestamp),
-            "previousState": previous,
-            "configuration": configuration(alarm),
-        },
+    detail = {
+        "alarmName": alarm.name,
+        "state": _state(alarm.state_value, alarm.state_reason, alarm.state_reason_data, alarm.state_updated_timestamp),
+        "previousState": previous,
+        "configuration": configuration(alarm),
     }
+    return default_bus.service_event("aws.cloudwatch", "CloudWatch Alarm State Change", account, region,
+                                     [alarm.alarm_arn], detail, time=alarm.state_updated_timestamp)
 
 
 def apply() -> None:

@@ -8,7 +8,25 @@ extensions that make moto send events it does not send.
 from __future__ import annotations
 
 import copy
+import uuid
+from datetime import UTC, datetime
 from typing import Any, cast
+
+
+def service_event(source: str, detail_type: str, account: str, region: str, resources: list[str],
+                  detail: dict[str, Any], time: datetime | None = None) -> dict[str, Any]:
+    """An event in the envelope AWS services send to EventBridge (``time``: now by default)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": account,
+        "time": (time or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": resources,
+        "detail": detail,
+    }
 
 
 def deliver(event: dict[str, Any]) -> bool:

@@ -27,31 +27,25 @@ def object_created_event(account_id: str, region: str, bucket: str, key: str, si
     """An ``Object Created`` event exactly as S3 sends it to EventBridge."""
     from datetime import UTC, datetime
 
-    return {
+    from greenrail_cli.emulator.moto_ext.default_bus import service_event
+
+    detail = {
         "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": account_id,
-        "time": datetime.fromtimestamp(unix_time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {
-                "key": key,
-                "size": size,
-                "etag": etag.strip('"'),
-                **({"version-id": version_id} if version_id else {}),
-                "sequencer": "00" + uuid.uuid4().hex[:16].upper(),
-            },
-            "request-id": uuid.uuid4().hex[:16].upper(),
-            "requester": account_id,
-            "source-ip-address": "127.0.0.1",
-            "reason": reason,
+        "bucket": {"name": bucket},
+        "object": {
+            "key": key,
+            "size": size,
+            "etag": etag.strip('"'),
+            **({"version-id": version_id} if version_id else {}),
+            "sequencer": "00" + uuid.uuid4().hex[:16].upper(),
         },
+        "request-id": uuid.uuid4().hex[:16].upper(),
+        "requester": account_id,
+        "source-ip-address": "127.0.0.1",
+        "reason": reason,
     }
+    return service_event("aws.s3", "Object Created", account_id, region, [f"arn:aws:s3:::{bucket}"], detail,
+                         time=datetime.fromtimestamp(unix_time(), UTC))
 
 
 def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, key: Any) -> None:

@@ -24,10 +24,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from greenrail_cli.emulator.moto_ext.times import naive_utc, now
+from greenrail_cli.emulator.moto_ext.default_bus import service_event
+from greenrail_cli.emulator.moto_ext.times import epoch_ms, naive_utc, now
 
 EXECUTION_STATUSES = ("Pending", "Completed", "CompletedWithViolations", "InProgress", "Failed", "Stopping", "Stopped")
 SORT_KEYS = {"ScheduledTime": "ScheduledTime", "CreationTime": "CreationTime", "Status": "MonitoringExecutionStatus"}
@@ -78,13 +79,6 @@ def _backend(account_id: str, region: str) -> Any:
 def _executions(backend: Any) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = backend.__dict__.setdefault(_FIELD, [])
     return records
-
-
-def _epoch_ms(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return str(int(aware.timestamp() * 1000))
 
 
 # ---------------------------------------------------------------- ListMonitoringExecutions
@@ -326,16 +320,7 @@ def processing_job_state_change_event(
     for key, value in described.items():
         if value is None or key in ("Tags", "ResponseMetadata"):
             continue
-        detail[key] = _epoch_ms(value) if isinstance(value, datetime) else value
+        detail[key] = epoch_ms(value) if isinstance(value, datetime) else value
     detail["Tags"] = {tag["Key"]: tag["Value"] for tag in described.get("Tags") or []}
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "SageMaker Processing Job State Change",
-        "source": "aws.sagemaker",
-        "account": account,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [described["ProcessingJobArn"]],
-        "detail": detail,
-    }
+    return service_event("aws.sagemaker", "SageMaker Processing Job State Change", account, region,
+                         [described["ProcessingJobArn"]], detail)

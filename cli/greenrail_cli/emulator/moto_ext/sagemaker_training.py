@@ -23,12 +23,12 @@ sends on each change. This module adds exactly that, by patching moto's classes 
 from __future__ import annotations
 
 import copy
-import uuid
 import weakref
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
-from greenrail_cli.emulator.moto_ext.times import naive_utc, now
+from greenrail_cli.emulator.moto_ext.default_bus import service_event
+from greenrail_cli.emulator.moto_ext.times import epoch_ms, naive_utc, now
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 STOPPING_DESCRIBES = 1  # DescribeTrainingJob calls that still answer "Stopping" after a stop
@@ -232,13 +232,6 @@ def stop_calls(name: str, account_id: str | None = None, region: str = "us-east-
     return state.calls if state else 0
 
 
-def _epoch_ms(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return str(int(aware.timestamp() * 1000))
-
-
 def training_job_state_change_event(
     name: str, account_id: str | None = None, region: str = "us-east-1"
 ) -> dict[str, Any]:
@@ -262,24 +255,15 @@ def training_job_state_change_event(
         "ResourceConfig": job.resource_config,
         "StoppingCondition": job.stopping_condition or {"MaxRuntimeInSeconds": 86400},
         "EnableManagedSpotTraining": bool(job.enable_managed_spot_training),
-        "CreationTime": _epoch_ms(job.creation_time),
-        "TrainingStartTime": _epoch_ms(job.training_start_time),
-        "LastModifiedTime": _epoch_ms(job.last_modified_time),
+        "CreationTime": epoch_ms(job.creation_time),
+        "TrainingStartTime": epoch_ms(job.training_start_time),
+        "LastModifiedTime": epoch_ms(job.last_modified_time),
         "Tags": {tag["Key"]: tag["Value"] for tag in job.tags},
     }
     if job.training_end_time is not None:
-        detail["TrainingEndTime"] = _epoch_ms(job.training_end_time)
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "SageMaker Training Job State Change",
-        "source": "aws.sagemaker",
-        "account": account,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [job.arn],
-        "detail": {k: v for k, v in detail.items() if v is not None},
-    }
+        detail["TrainingEndTime"] = epoch_ms(job.training_end_time)
+    return service_event("aws.sagemaker", "SageMaker Training Job State Change", account, region, [job.arn],
+                         {k: v for k, v in detail.items() if v is not None})
 
 
 def age_in_progress_jobs(seconds: int, account_id: str | None = None, region: str = "us-east-1") -> None:

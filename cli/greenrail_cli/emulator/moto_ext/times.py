@@ -21,3 +21,11 @@ def naive_utc(value: Any) -> datetime | None:
     if isinstance(value, int | float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
         return datetime.fromtimestamp(float(value), UTC).replace(tzinfo=None)
     return naive_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+
+
+def epoch_ms(value: datetime | None) -> str | None:
+    """Epoch milliseconds as a string: how SageMaker's events carry times (the documented sample)."""
+    if value is None:
+        return None
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return str(int(aware.timestamp() * 1000))
