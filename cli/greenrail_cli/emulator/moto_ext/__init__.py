@@ -48,6 +48,11 @@ def apply(runtime: LambdaRuntime, clock: Clock) -> None:
     hooks.clock = clock
     hooks.event_log = []
     hooks.fired_schedules = []
+    # A new emulator is a new AWS: state the extensions keep outside moto's backends starts empty
+    # too (moto resets its own), or an earlier run's Batch Operations job would answer this one's.
+    from greenrail_cli.emulator.moto_ext import s3control
+
+    s3control.JOBS.clear()
     if _applied:
         return
     from greenrail_cli.emulator.moto_ext import (
