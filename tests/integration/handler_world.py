@@ -30,7 +30,7 @@ ACCOUNT = "123456789012"
 TABLE = "greenrail-state"
 BUS = "greenrail"
 HANDLERS = ("storage_object", "storage_sweep", "training_watch_start", "training_evaluate", "carbon_record",
-            "notifier", "auditor")
+            "notifier", "auditor", "retraining")
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -41,6 +41,10 @@ S3_EVENT = sample("s3-object-created.json")
 INPROGRESS_EVENT = sample("sagemaker-training-job-inprogress.json")
 COMPLETED_EVENT = sample("sagemaker-training-job-completed.json")
 DECISION_EVENT = sample("greenrail-decision.json")
+ALARM_EVENT = sample("cloudwatch-alarm-drift.json")
+MONITOR_EVENT = sample("sagemaker-processing-job-monitoring.json")
+ENDPOINT = ALARM_EVENT["detail"]["alarmName"].removeprefix("greenrail-drift-")
+SCHEDULE_GROUP = "greenrail-retraining"
 BUCKET = S3_EVENT["detail"]["bucket"]["name"]
 KEY = S3_EVENT["detail"]["object"]["key"]
 OBJECT_TAGS = [{"Key": "team", "Value": "churn"}]
@@ -49,7 +53,17 @@ LIFECYCLE = {"Rules": [{"ID": "expire-tmp", "Status": "Enabled", "Filter": {"Pre
 WATCHED_JOB = INPROGRESS_EVENT["detail"]["TrainingJobName"]
 FINISHED_JOB = COMPLETED_EVENT["detail"]["TrainingJobName"]
 CARD = COMPLETED_EVENT["detail"]["Tags"]["greenrail:model-card"]
-POLICY = "version: 1\nstorage:\n  mode: enforce\ntraining:\n  mode: enforce\ncarbon:\n  mode: enforce\n"
+POLICY = "version: 1\nstorage:\n  mode: enforce\ntraining:\n  mode: enforce\ncarbon:\n  mode: enforce\n" + f"""\
+retraining:
+  mode: enforce
+  window: {{profiles: {{{REGION}: [300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300,
+                                 100, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300]}}}}
+  models:
+    - endpoint: {ENDPOINT}
+      pipeline: {ENDPOINT}-retrain
+      drift: {{namespace: Custom/Drift, metric_name: drift_score, dimensions: {{Endpoint: {ENDPOINT}}}, threshold: 0.3}}
+      kpi: {{namespace: Custom/ModelQuality, metric_name: auc, dimensions: {{Endpoint: {ENDPOINT}}}, threshold: 0.8}}
+"""
 
 
 class World:
@@ -87,8 +101,31 @@ class World:
         self.decisions = self._queue("decisions")
         events.put_rule(Name="all", EventBusName=BUS, EventPattern=json.dumps({"source": ["greenrail"]}))
         events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": self._arn(self.decisions)}])
+        self._retraining_estate(monkeypatch)
         self.reset()
         self.handlers: dict[str, ModuleType] = {name: load_function(name) for name in HANDLERS}
+
+    def _retraining_estate(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An endpoint whose drift and falling KPI open the retraining gate, its pipeline, the group."""
+        role = f"arn:aws:iam::{ACCOUNT}:role/sm"
+        self.sagemaker.create_model(ModelName=ENDPOINT, ExecutionRoleArn=role, PrimaryContainer={"Image": "img:1"})
+        self.sagemaker.create_endpoint_config(EndpointConfigName=ENDPOINT, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": ENDPOINT, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+        self.sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ENDPOINT)
+        self.sagemaker.create_pipeline(PipelineName=f"{ENDPOINT}-retrain", RoleArn=role,
+                                       PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}))
+        self.scheduler = boto3.client("scheduler", region_name=REGION)
+        self.scheduler.create_schedule_group(Name=SCHEDULE_GROUP)
+        monkeypatch.setenv("GREENRAIL_RETRAINING_SCHEDULE_GROUP", SCHEDULE_GROUP)
+        monkeypatch.setenv("GREENRAIL_RETRAINING_SCHEDULER_ROLE_ARN", role)
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        for namespace, metric, value in (("Custom/Drift", "drift_score", 0.42), ("Custom/ModelQuality", "auc", 0.7)):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
+                "MetricName": metric, "Dimensions": [{"Name": "Endpoint", "Value": ENDPOINT}], "Value": value,
+                "Timestamp": datetime.now(UTC) - timedelta(minutes=20)}])
+
+    def schedules(self) -> list[str]:
+        return sorted(s["Name"] for s in self.scheduler.list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"])
 
     def _queue(self, name: str) -> str:
         return str(self.sqs.create_queue(QueueName=name)["QueueUrl"])
@@ -125,6 +162,7 @@ class World:
             "cards": {name: len(versions) for name, versions in cards.items()},
             "findings": json.dumps([finding.as_dict() for finding in findings], sort_keys=True, default=str),
             "executions": sorted(e.name for e in stepfunctions_backends[ACCOUNT][REGION].describe_state_machine(self.machine).executions),
+            "schedules": self.schedules(),
         }
 
     def reset(self) -> None:
@@ -142,6 +180,8 @@ class World:
         items = self.dynamodb.scan(TableName=TABLE, ProjectionExpression="id").get("Items", [])
         for item in items:  # idempotency records, blast-radius counters, stop records
             self.dynamodb.delete_item(TableName=TABLE, Key={"id": item["id"]})
+        for name in self.schedules():
+            self.scheduler.delete_schedule(Name=name, GroupName=SCHEDULE_GROUP)
         self.received(self.decisions)
         self.received(self.notifications)
 
@@ -155,6 +195,7 @@ class World:
             "carbon_record": [COMPLETED_EVENT],
             "notifier": [DECISION_EVENT],
             "auditor": [DECISION_EVENT],
+            "retraining": [ALARM_EVENT, MONITOR_EVENT, {"sweep": True}],
         }
 
 

@@ -36,7 +36,7 @@ from tests.integration.handler_world import (
 )
 
 SEED = 20261127
-PER_HANDLER = 190  # about 1,300 mutations in all
+PER_HANDLER = 166  # about 1,300 mutations in all, over the eight handlers
 HUGE = "h" * 100_000
 NON_ASCII = "ünïcødé ☃ 𝔘 \u202e ١٢٣"
 DEEP: Any = "bottom"
@@ -61,6 +61,7 @@ MALFORMED: dict[str, tuple[Callable[[Any], bool], tuple[str, ...]]] = {
     "carbon_record": (lambda r: r.get("status") == "ignored", ("MalformedEvents",)),
     "notifier": (lambda r: r.get("status") == "malformed", ("MalformedDecision",)),
     "auditor": (lambda r: r.get("status") == "malformed", ("MalformedDecision",)),
+    "retraining": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
 }
 Path = tuple[str | int, ...]
 Op = tuple[str, Path, Any]  # ("drop" | "set" | "wrap" | "edit", where, value or edit seed)
