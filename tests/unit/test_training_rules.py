@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from greenrail.arn import location as arn_location
 from greenrail.decision import Mode
 from greenrail.policies.training import (
     HostUtilization,
@@ -16,7 +17,6 @@ from greenrail.policies.training import (
     RunawayRule,
     TrainingJobSnapshot,
     TrainingPolicy,
-    arn_location,
     decide,
     job_budget,
     utilization_basis,
