@@ -6,7 +6,14 @@ interpreter's own start-up. The handler is loaded the way Lambda loads it: its d
 ``sys.path``, the module executed from ``app.py``, with the environment the template gives it
 (plus fake credentials and an unreachable endpoint, so an import-time AWS call cannot succeed).
 
-The baseline, measured in the same run and the same way, is ``import boto3``.
+The baseline, measured in the same run and the same way, is ``import boto3``: interleaved with
+each handler's runs (boto3, handler, boto3, handler, ...), so that each handler's ratio is to
+``import boto3`` timed under the same load (on a shared machine the load drifts within a run).
+
+Tracing is off in that environment (no ``LAMBDA_TASK_ROOT``: outside Lambda, Powertools' Tracer
+records nothing), and the handlers then do not import the X-Ray SDK. The second figure of each
+row is the same import with tracing on, as in Lambda with ``Tracing: Active``: the Tracer then
+imports the X-Ray SDK and patches botocore at import (``--traced-repeat 0`` skips it).
 Then ``python -X importtime`` shows, per handler, the five heaviest imports (cumulative) made
 by the handler's own import statements, and the five heaviest top-level packages by their own
 import time summed: the candidates for a lazy import.
@@ -70,9 +77,12 @@ print(time.perf_counter() - t0)
 """
 
 
-def env_for(name: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "GREENRAIL_"))}
+def env_for(name: str, traced: bool = False) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "POWERTOOLS_", "GREENRAIL_", "LAMBDA_TASK_ROOT"))}
     env.update(LAMBDA_ENV)
+    if traced:  # in Lambda: Powertools' Tracer records (Tracing: Active)
+        env["LAMBDA_TASK_ROOT"] = str(FUNCTIONS / name)
     env["POWERTOOLS_SERVICE_NAME"] = f"greenrail-{name.replace('_', '-')}"
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # do not touch the tree's bytecode cache
     return env
@@ -93,6 +103,16 @@ def run_once(code: str, args: list[str], env: dict[str, str], importtime: bool =
 def median_seconds(code: str, args: list[str], env: dict[str, str], repeat: int) -> float:
     run_once(code, args, env)  # warm the OS file cache and the bytecode cache
     return statistics.median(run_once(code, args, env)[0] for _ in range(repeat))
+
+
+def paired_medians(args: list[str], env: dict[str, str], repeat: int) -> tuple[float, float]:
+    """(handler, ``import boto3``) medians, their runs interleaved."""
+    run_once(HANDLER_SNIPPET, args, env)  # warm the OS file cache and the bytecode cache
+    handler, boto3 = [], []
+    for _ in range(repeat):
+        boto3.append(run_once(BOTO3_SNIPPET, [], env_for("boto3"))[0])
+        handler.append(run_once(HANDLER_SNIPPET, args, env)[0])
+    return statistics.median(handler), statistics.median(boto3)
 
 
 def parse_importtime(stderr: str) -> list[tuple[int, int, int, str]]:
@@ -136,28 +156,37 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--top", type=int, default=5)
     parser.add_argument("--importtime-runs", type=int, default=3)
+    parser.add_argument("--traced-repeat", type=int, default=3, help="runs of each import with tracing on (0: none)")
     args = parser.parse_args()
 
     apps = sorted(FUNCTIONS.glob("*/app.py"))
     base_env = env_for("boto3")
     boto3_s = median_seconds(BOTO3_SNIPPET, [], base_env, args.repeat)
     print(f"cold-start imports, fresh interpreter each, median of {args.repeat} "
-          f"({sys.executable.replace(str(ROOT) + '/', '')}, Python {sys.version.split()[0]})")
+          f"({sys.executable.replace(str(ROOT) + '/', '')}, Python {sys.version.split()[0]}); each handler's "
+          "ratio is to import boto3 timed in between its own runs")
     print(f"  {'baseline: import boto3':<34} {boto3_s * 1000:8.1f} ms   1.00x")
-    results = {}
+    results, ratios = {}, {}
     for app in apps:
         name = app.parent.name
         try:
-            seconds = median_seconds(HANDLER_SNIPPET, handler_args(app), env_for(name), args.repeat)
+            seconds, base = paired_medians(handler_args(app), env_for(name), args.repeat)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             print(f"  {name:<34} import failed: {exc}")
             continue
-        results[name] = seconds
-        print(f"  {name:<34} {seconds * 1000:8.1f} ms  {seconds / boto3_s:5.2f}x boto3")
+        results[name], ratios[name] = seconds, seconds / base
+        traced = ""
+        if args.traced_repeat > 0:
+            on = median_seconds(HANDLER_SNIPPET, handler_args(app), env_for(name, traced=True), args.traced_repeat)
+            traced = f"   tracing on: {on * 1000:8.1f} ms  {on / base:5.2f}x"
+        print(f"  {name:<34} {seconds * 1000:8.1f} ms  {ratios[name]:5.2f}x boto3 ({base * 1000:.0f} ms){traced}")
     if results:
         ordered = sorted(results.values())
+        worst = max(ratios, key=lambda n: ratios[n])
         print(f"  handlers: fastest {ordered[0] * 1000:.1f} ms, slowest {ordered[-1] * 1000:.1f} ms, "
-              f"median {statistics.median(ordered) * 1000:.1f} ms")
+              f"median {statistics.median(ordered) * 1000:.1f} ms; ratios {min(ratios.values()):.2f}x-"
+              f"{ratios[worst]:.2f}x (median {statistics.median(ratios.values()):.2f}x), worst {worst} "
+              "[target <= 1.25]")
 
     print(f"\nheaviest imports per handler (python -X importtime, median of {args.importtime_runs} runs, "
           f"top {args.top}):")

@@ -8,6 +8,9 @@ exit status is non-zero when one failed.
 2. per-event decision time vs parsing the sample S3 event        (bench/decide_per_event.py)
 3. cost of governing one training job-hour                       (bench/training_watch_cost.py)
 4. Greenrail scan vs Cloud Custodian on the same moto estate      (bench/scan_vs_custodian.py)
+   the endpoints scan vs Custodian's sagemaker-endpoint policy     (bench/endpoints_scan.py)
+5. greenrail report on one million decisions vs json.loads        (bench/report_scale.py)
+6. decide throughput on 10^6 S3 Inventory rows, projected cost   (bench/inventory_decide.py)
 
 Usage: python bench/run.py [--jobs 200] [--repeat 3] [--only cold_start,decide_per_event,...]
 """
@@ -36,6 +39,9 @@ def main() -> int:
         ("decide_per_event", []),
         ("training_watch_cost", []),
         ("scan_vs_custodian", ["--jobs", str(args.jobs), "--repeat", str(args.repeat)]),
+        ("endpoints_scan", ["--endpoints", str(args.jobs), "--repeat", str(args.repeat)]),
+        ("report_scale", []),
+        ("inventory_decide", []),
     ]
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
     failed = []

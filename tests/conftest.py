@@ -35,6 +35,11 @@ def _fresh_clients() -> Iterator[None]:
     aws.reset_clients()
 
 
+# A policy document section for tests that read one notification per decision (the default
+# holds decisions for digests: greenrail.digest).
+EACH = "notifications:\n  window_minutes: 0\n  dry_run: each\n"
+
+
 def load_function(name: str) -> ModuleType:
     """Import functions/<name>/app.py as a fresh module."""
     path = ROOT / "functions" / name / "app.py"

@@ -1,4 +1,4 @@
-"""The ``greenrail`` command line: validate, scan, carbon, demo.
+"""The ``greenrail`` command line: validate, scan, carbon, demo, report.
 
 Each command lives in ``greenrail/commands/<name>.py`` and exposes ``register(subparsers)``;
 its parser sets ``func``, which returns the exit code.
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-COMMANDS = ("validate", "scan", "carbon", "demo")
+COMMANDS = ("validate", "scan", "carbon", "demo", "report")
 
 # botocore's defaults suit Lambda (60 s connect and read timeouts, retries within the function's
 # timeout) but held an interactive `greenrail scan` for six minutes on an endpoint that never
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f"greenrail_cli.commands.{name}").register(subparsers)
+    for command in subparsers.choices.values():  # the commands' docstrings, shown as plain text
+        command.description = (command.description or "").replace("``", "") or None
     return parser
 
 

@@ -1,8 +1,10 @@
-"""CarbonRecordFunction: a training job finished -> its carbon record on its Model Card.
+"""CarbonRecordFunction: a training job finished -> its carbon record on its Model Card; a job
+started -> its pre-flight carbon estimate.
 
 Trigger: EventBridge ``aws.sagemaker`` / ``SageMaker Training Job State Change`` (terminal
-statuses). The whole event is validated before anything is read or written; the work is
-``greenrail.flows.event.training_job_ended``, once per job ARN and status.
+statuses, and InProgress). The whole event is validated before anything is read or written; the
+work is ``greenrail.flows.event.training_job_ended``, once per job ARN and status, or
+``training_job_started``, once per job.
 """
 
 from typing import Any, Literal
@@ -11,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from greenrail.document import load_section
 from greenrail.events import validation_problems
-from greenrail.flows.event import training_job_ended
+from greenrail.flows.event import training_job_ended, training_job_started
 from greenrail.observability import Observability
 from greenrail.policies.carbon import POLICY, CarbonPolicy
 from greenrail.validation import AccountId, EventId, Region, TrainingJobName
@@ -22,7 +24,7 @@ observe = Observability("greenrail-carbon-record")
 class _Detail(BaseModel):
     model_config = ConfigDict(extra="ignore")
     TrainingJobName: TrainingJobName
-    TrainingJobStatus: Literal["Completed", "Failed", "Stopped"]  # the rule's statuses: anything else is forged
+    TrainingJobStatus: Literal["Completed", "Failed", "Stopped", "InProgress"]  # the rules' statuses: else forged
 
 
 class TrainingJobEnded(BaseModel):
@@ -44,7 +46,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "status": "ignored"}
     name = ended.detail.TrainingJobName
     observe.logger.append_keys(training_job=name, event_id=ended.id)
-    result = training_job_ended(name, ended.account, ended.id, load_section(POLICY, CarbonPolicy), context)
+    policy = load_section(POLICY, CarbonPolicy)
+    if ended.detail.TrainingJobStatus == "InProgress":
+        result = training_job_started(event["detail"], ended.account, ended.id, policy, context)
+    else:
+        result = training_job_ended(name, ended.account, ended.id, policy, context)
     for metric in result.pop("metrics", []):
         observe.count(metric)
     observe.measure(result.pop("measurements", {}), result.pop("metadata", {}))

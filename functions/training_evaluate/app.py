@@ -16,7 +16,7 @@ from greenrail.events import validation_problems
 from greenrail.flows.watch import turn
 from greenrail.observability import Observability
 from greenrail.policies.training import POLICY, UNREADABLE, TrainingPolicy
-from greenrail.validation import TrainingJobArn, TrainingJobName
+from greenrail.validation import SageMakerJobArn, TrainingJobName
 
 observe = Observability("greenrail-training-evaluate")
 
@@ -25,7 +25,7 @@ class EvaluateInput(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     job_name: TrainingJobName
-    job_arn: TrainingJobArn | None = None  # its account is acted in: twelve digits, a known region
+    job_arn: SageMakerJobArn | None = None  # its account is acted in; a training, processing or tuning job
     previous_action: Action = "none"
 
 

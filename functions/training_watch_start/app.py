@@ -1,4 +1,5 @@
-"""Training watch starter: ``SageMaker Training Job State Change`` (InProgress) -> one watch execution.
+"""Training watch starter: a SageMaker training, processing or hyperparameter tuning job's state
+change (InProgress) -> one watch execution.
 
 The execution is named from the job (``greenrail.flows.watch.execution_name``), so a duplicate
 event cannot start a second watch. Events that are not a training job's state change, or whose
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from greenrail.arn import account_of
 from greenrail.document import load_section
 from greenrail.events import validation_problems
-from greenrail.flows.watch import TrainingJobStateChange, start
+from greenrail.flows.watch import parse_start, start
 from greenrail.observability import Observability
 from greenrail.policies.training import POLICY, TrainingPolicy
 from greenrail.settings import settings
@@ -25,7 +26,7 @@ observe = Observability("greenrail-training-watch-start")
 @observe.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        detail = TrainingJobStateChange.model_validate(event).detail
+        detail = parse_start(event)
     except ValidationError as exc:
         observe.malformed("malformed training job event", validation_problems(exc), "MalformedTrainingEvent")
         return {"started": False, "reason": "malformed or foreign event"}

@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from greenrail_cli.emulator import Emulator
-from tests.conftest import ROOT
+from tests.conftest import EACH, ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ def member_session(account: str, role_name: str = "GreenrailExecution") -> boto3
 def test_member_account_object_is_tagged_and_audited_in_the_member_account() -> None:
     event = json.loads((ROOT / "events" / "s3-object-created.json").read_text())
     bucket, key = event["detail"]["bucket"]["name"], event["detail"]["object"]["key"]
-    with Emulator("storage:\n  mode: enforce\n", parameters={"OrganizationId": "o-exampleorg01"}) as emulator:
+    with Emulator(EACH + "storage:\n  mode: enforce\n", parameters={"OrganizationId": "o-exampleorg01"}) as emulator:
         event["account"] = member_id = organization_member()
         member = member_session(member_id)
         s3 = member.client("s3")
@@ -56,7 +56,7 @@ def test_member_account_object_is_tagged_and_audited_in_the_member_account() -> 
 
 
 def test_daily_sweep_fans_out_over_the_organizations_accounts() -> None:
-    policy = "storage:\n  mode: enforce\n"
+    policy = EACH + "storage:\n  mode: enforce\n"
     with Emulator(policy, parameters={"OrganizationId": "o-exampleorg01"}) as emulator:
         organizations = boto3.client("organizations")
         organizations.create_organization(FeatureSet="ALL")

@@ -124,8 +124,8 @@ def test_scan_errors_are_clear(endpoint: str, tmp_path: Path) -> None:
     bad.write_text("storage:\n  mode: maybe\n")
     result = scan(endpoint, policy=bad)
     assert result.returncode == 1 and "storage.mode" in result.stderr  # the same code as `greenrail validate`
-    result = scan(endpoint, "--policies", "storage,endpoints")
-    assert result.returncode == 2 and "unknown policies: endpoints" in result.stderr
+    result = scan(endpoint, "--policies", "storage,nosuch")
+    assert result.returncode == 2 and "unknown policies: nosuch" in result.stderr
     result = scan("http://127.0.0.1:9", "--policies", "storage")
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines() == [
@@ -262,3 +262,46 @@ def test_scan_retraining_gives_one_line_per_configured_model(endpoint: str, tmp_
     assert datetime.fromisoformat(churn["target"]["scheduled_for"].replace("Z", "+00:00")).hour == 12
     assert by_endpoint["fraud-prod"]["action"] == "hold" and "healthy" in by_endpoint["fraud-prod"]["reason"]
     assert by_endpoint["ranker-prod"]["action"] == "none"
+
+
+def test_scan_training_lists_tuning_processing_and_warm_pools_and_enforces_only_stop_and_release(
+        endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan contract for the jobs around training: their ARNs as resources; in enforce mode the
+    idle processing job is stopped and the warm pool released, the tuning job only advised."""
+    from datetime import UTC, datetime, timedelta
+
+    from greenrail import aws
+    from greenrail_cli.demo import training as demo
+    from greenrail_cli.emulator.moto_ext import sagemaker_training
+
+    sagemaker_training.apply()  # the server runs in this process: tuning, processing, warm pools
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    aws.reset_clients()
+    demo._create_tuning_job()
+    demo._create_processing_job(datetime.now(UTC))
+    sagemaker = boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1")
+    sagemaker.create_training_job(
+        TrainingJobName="pool-idle", AlgorithmSpecification={"TrainingImage": "img:1", "TrainingInputMode": "File"},
+        RoleArn=demo.ROLE_ARN, OutputDataConfig={"S3OutputPath": "s3://out/"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30,
+                        "KeepAlivePeriodInSeconds": 3600}, StoppingCondition={"MaxRuntimeInSeconds": 3600})
+    end = datetime.now(UTC) - timedelta(minutes=45)
+    sagemaker_training.set_training_job_status("pool-idle", "Completed", start_time=end - timedelta(hours=1),
+                                              end_time=end)
+    aws.reset_clients()
+
+    enforced = scan(endpoint, "--policies", "training", "--format", "json", "--all", "--mode", "enforce")
+    assert enforced.returncode == 0, enforced.stderr
+    lines = {d["resource"]: d for d in map(json.loads, enforced.stdout.splitlines())}
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:"
+    assert lines[f"{arn}hyper-parameter-tuning-job/{demo.TUNING_JOB}"]["action"] == "recommend-bayesian"
+    assert lines[f"{arn}processing-job/{demo.PROCESSING_JOB}"]["action"] == "stop"
+    assert lines[f"{arn}training-job/pool-idle"]["action"] == "release-warm-pool"
+    # (the module's moto server also holds the earlier tests' jobs: judge this test's own)
+    mine = [f"{arn}hyper-parameter-tuning-job/{demo.TUNING_JOB}", f"{arn}processing-job/{demo.PROCESSING_JOB}",
+            f"{arn}training-job/pool-idle"]
+    applied = {r.rsplit(":", 1)[-1]: lines[r]["action"] for r in mine if lines[r]["applied"]}
+    assert applied == {f"processing-job/{demo.PROCESSING_JOB}": "stop", "training-job/pool-idle": "release-warm-pool"}
+    assert sagemaker.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=demo.TUNING_JOB)["HyperParameterTuningJobStatus"] == "InProgress"
+    assert sagemaker.describe_training_job(TrainingJobName="pool-idle")["WarmPoolStatus"]["Status"] == "Terminated"

@@ -10,7 +10,7 @@ import pytest
 
 from greenrail.aws import client
 from greenrail_cli.emulator import Emulator
-from tests.conftest import ROOT
+from tests.conftest import EACH, ROOT
 
 pytestmark = pytest.mark.e2e
 EVENT = json.loads((ROOT / "events" / "s3-object-created.json").read_text())
@@ -30,7 +30,7 @@ def seed(bucket: str = BUCKET, governed: bool = True, notifications: bool = Fals
 
 @pytest.fixture
 def enforce() -> Iterator[Emulator]:
-    with Emulator("storage:\n  mode: enforce\n") as emulator:
+    with Emulator(EACH + "storage:\n  mode: enforce\n") as emulator:
         yield emulator
 
 
@@ -61,7 +61,7 @@ def test_sample_event_to_tag_lifecycle_notification_and_finding(enforce: Emulato
 
 
 def test_dry_run_then_enforce_moves_the_finding_from_failed_to_passed() -> None:
-    with Emulator() as emulator:  # the template's default policy document: everything in dry-run
+    with Emulator(EACH) as emulator:  # the template's default policy document: everything in dry-run
         s3 = seed()
         s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"\0" * 200_000)
         emulator.deliver(EVENT)
@@ -69,7 +69,7 @@ def test_dry_run_then_enforce_moves_the_finding_from_failed_to_passed() -> None:
         [finding] = emulator.findings
         assert finding["Compliance"]["Status"] == "FAILED" and finding["RecordState"] == "ACTIVE"
 
-        emulator.set_policy("storage:\n  mode: enforce\n")
+        emulator.set_policy(EACH + "storage:\n  mode: enforce\n")
         emulator.run_schedule("StorageSweepStateMachineDaily")
         [finding] = emulator.findings  # same deterministic Id: updated in place
         assert finding["Compliance"]["Status"] == "PASSED" and finding["RecordState"] == "ARCHIVED"
@@ -124,7 +124,7 @@ def test_persistent_throttling_ends_in_the_dead_letter_queue(enforce: Emulator) 
 
 
 def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
-    policy = ("storage:\n  mode: enforce\n  sweep:\n    batch_operations_threshold: 3\n"
+    policy = (EACH + "storage:\n  mode: enforce\n  sweep:\n    batch_operations_threshold: 3\n"
               "    manifest_bucket: greenrail-manifests\n"
               "    batch_operations_role_arn: arn:aws:iam::123456789012:role/greenrail-batch\n")
     # the deployment grants Batch Operations only when these two are given (HasBatchOperations)
@@ -158,7 +158,7 @@ def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
 
 
 def test_the_sweep_does_not_announce_again_what_the_event_announced() -> None:
-    with Emulator() as emulator:  # dry-run: the decision stays FAILED, and is announced once
+    with Emulator(EACH) as emulator:  # dry-run: the decision stays FAILED, and is announced once
         s3 = seed(notifications=True)
         s3.put_object(Bucket=BUCKET, Key="d/train/x.bin", Body=b"\0" * 300_000)
         emulator.drain()

@@ -26,13 +26,13 @@ from greenrail_cli.demo.training import (
 )
 from greenrail_cli.emulator import ACCOUNT, REGION, Emulator
 from greenrail_cli.emulator.moto_ext import sagemaker_training as ext
-from tests.conftest import ROOT
+from tests.conftest import EACH, ROOT
 
 pytestmark = pytest.mark.e2e
 SAMPLE = json.loads((ROOT / "events" / "sagemaker-training-job-inprogress.json").read_text())
 # The carbon policy (which reacts to the jobs' terminal events) is off: these tests are about the watch.
-ENFORCE = "training:\n  mode: enforce\n  check_interval_minutes: 15\ncarbon:\n  mode: 'off'\n"
-DRY_RUN = "training:\n  mode: dry-run\n  check_interval_minutes: 15\ncarbon:\n  mode: 'off'\n"
+ENFORCE = EACH + "training:\n  mode: enforce\n  check_interval_minutes: 15\ncarbon:\n  mode: 'off'\n"
+DRY_RUN = EACH + "training:\n  mode: dry-run\n  check_interval_minutes: 15\ncarbon:\n  mode: 'off'\n"
 
 IDLE = DemoJob("llm-idle", "idle", "ml.g5.xlarge", 1, 1.0, 3.0)
 RUNAWAY = DemoJob(
@@ -326,18 +326,23 @@ def test_demo_training_scenario_stops_exactly_the_idle_and_runaway_jobs() -> Non
         stops = [d for d in emulator.decisions if d.action == "stop"]
         assert sorted(d.resource.rsplit("/", 1)[-1] for d in stops) == sorted(stopped)
         assert all(d.applied for d in stops)
-        notified = {
-            json.loads(n["message"])["metadata"]["relatedResources"][0].rsplit("/", 1)[-1]
-            for n in emulator.notifications
-            if json.loads(n["message"])["metadata"]["additionalContext"]["policy"] == "training"
-        }
-        assert notified == stopped
+        # the demo's notifications are digests (greenrail.digest): one for the training policy, its
+        # biggest savings (the two stops) first
+        assert emulator.notifications == []  # held until the digest is sent
+        emulator.flush_digests()
+        [digest] = [m for m in (json.loads(n["message"]) for n in emulator.notifications)
+                    if m["metadata"]["additionalContext"]["policy"] == "training"]
+        assert {r.rsplit("/", 1)[-1] for r in digest["metadata"]["relatedResources"][:2]} == stopped
+        assert digest["metadata"]["additionalContext"]["applied"] == str(len(stopped))
         training_findings = [f for f in emulator.findings if f["GeneratorId"] == "greenrail-training"]
         assert {f["Resources"][0]["Id"].rsplit("/", 1)[-1] for f in training_findings} == stopped
         # every job that ended (stopped or completed) got its carbon record on a Model Card
         # (the exempt job is exempt from every policy: no record, and nothing announced)
-        carbon = [d for d in emulator.decisions if d.policy == "carbon"]
+        carbon = [d for d in emulator.decisions if d.policy == "carbon" and d.action == "publish-carbon-record"]
         exempt = {job.name for job in JOBS if job.role == "exempt"}
+        # and every job that started got a pre-flight estimate (carbon policy, informational)
+        preflight = [d for d in emulator.decisions if d.action == "estimate-carbon"]
+        assert sorted(d.resource.rsplit("/", 1)[-1] for d in preflight) == sorted(set(result["jobs"]) - exempt)
         assert sorted(d.resource.rsplit("/", 1)[-1] for d in carbon) == sorted(set(result["jobs"]) - exempt)
         assert all(d.applied for d in carbon)
         carbon_findings = [f for f in emulator.findings if f["GeneratorId"] == "greenrail-carbon"]

@@ -2,7 +2,9 @@
 
 A governed bucket holding the sample object, an idle training job the watch would stop, a
 finished job whose Model Card the carbon record would write, the watch state machine, Security
-Hub, the notification topic, and Greenrail's bus with a queue that sees every decision. Every
+Hub, the notification topic, the notebooks policy's Studio domain, space, app and notebook instance
+(``handler_world_notebooks``), the endpoint rightsizing state machine (it evaluates the retraining
+endpoint), and Greenrail's bus with a queue that sees every decision. Every
 policy is in enforce mode: a valid sample event changes something. ``snapshot`` is the state a
 malformed event must leave alone; ``reset`` puts it back after a valid event changed it.
 """
@@ -23,6 +25,9 @@ from moto import mock_aws
 from greenrail import aws, notify
 from greenrail_cli.emulator.moto_ext import sagemaker_training as ext
 from tests.conftest import ROOT, load_function
+from tests.integration import handler_world_notebooks, handler_world_sweeps
+from tests.integration.handler_world_notebooks import Estate as NotebooksEstate
+from tests.integration.handler_world_sweeps import Estate as SweepsEstate
 from tests.integration.test_training_evaluate import create_job, deploy_watch
 
 REGION = "us-east-1"
@@ -30,7 +35,7 @@ ACCOUNT = "123456789012"
 TABLE = "greenrail-state"
 BUS = "greenrail"
 HANDLERS = ("storage_object", "storage_sweep", "training_watch_start", "training_evaluate", "carbon_record",
-            "notifier", "auditor", "retraining")
+            "notifier", "auditor", "retraining", "endpoint_event", "endpoint_rightsizing")
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -64,6 +69,16 @@ retraining:
       drift: {{namespace: Custom/Drift, metric_name: drift_score, dimensions: {{Endpoint: {ENDPOINT}}}, threshold: 0.3}}
       kpi: {{namespace: Custom/ModelQuality, metric_name: auc, dimensions: {{Endpoint: {ENDPOINT}}}, threshold: 0.8}}
 """
+POLICY += "endpoints:\n  mode: enforce\n  latency_slo_ms: 50\n"
+POLICY += handler_world_notebooks.POLICY + handler_world_sweeps.POLICY
+HANDLERS += handler_world_notebooks.HANDLERS + handler_world_sweeps.HANDLERS
+
+
+RIGHTSIZING_DECISION = {
+    "policy": "endpoints", "resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}", "account": ACCOUNT,
+    "region": REGION, "action": "downsize", "mode": "enforce", "applied": True, "reason": "cheaper",
+    "target": {"variant": "AllTraffic", "instance_type": "ml.c5.large", "instance_count": 1},
+}
 
 
 class World:
@@ -102,8 +117,12 @@ class World:
         events.put_rule(Name="all", EventBusName=BUS, EventPattern=json.dumps({"source": ["greenrail"]}))
         events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": self._arn(self.decisions)}])
         self._retraining_estate(monkeypatch)
+        self.rightsizing = self._endpoints_estate(monkeypatch)
+        self.notebooks = NotebooksEstate()  # the Studio domain, space, app and notebook instance
+        self.sweeps = SweepsEstate(monkeypatch, BUCKET, KEY, 300_000)  # digests, Organization and inventory sweeps
         self.reset()
         self.handlers: dict[str, ModuleType] = {name: load_function(name) for name in HANDLERS}
+        self.handlers["org_sweep_worker"] = handler_world_sweeps.WithMemberRole(self.handlers["org_sweep_worker"])  # type: ignore[assignment]
 
     def _retraining_estate(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """An endpoint whose drift and falling KPI open the retraining gate, its pipeline, the group."""
@@ -123,6 +142,19 @@ class World:
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
                 "MetricName": metric, "Dimensions": [{"Name": "Endpoint", "Value": ENDPOINT}], "Value": value,
                 "Timestamp": datetime.now(UTC) - timedelta(minutes=20)}])
+
+    def _endpoints_estate(self, monkeypatch: pytest.MonkeyPatch) -> str:
+        """The endpoint rightsizing state machine (its executions recorded, not run); the endpoint
+        is the retraining one (InService, no Inference Recommender job: evaluated, left alone)."""
+        from greenrail_cli.emulator.moto_ext import sagemaker_endpoints
+
+        sagemaker_endpoints.apply()
+        definition = (ROOT / "statemachines" / "endpoint_rightsizing.asl.json").read_text().replace(
+            "${EndpointRightsizingFunctionArn}", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rightsizing")
+        machine = str(self.sfn.create_state_machine(name="endpoint-rightsizing", definition=definition,
+                                                    roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn")["stateMachineArn"])
+        monkeypatch.setenv("GREENRAIL_ENDPOINT_RIGHTSIZING_ARN", machine)
+        return machine
 
     def schedules(self) -> list[str]:
         return sorted(s["Name"] for s in self.scheduler.list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"])
@@ -145,6 +177,7 @@ class World:
 
     def snapshot(self) -> dict[str, Any]:
         """What a malformed event must leave as it was."""
+        from moto.dynamodb.models import dynamodb_backends
         from moto.s3.models import s3_backends
         from moto.sagemaker.models import sagemaker_backends
         from moto.securityhub.models import securityhub_backends
@@ -163,6 +196,13 @@ class World:
             "findings": json.dumps([finding.as_dict() for finding in findings], sort_keys=True, default=str),
             "executions": sorted(e.name for e in stepfunctions_backends[ACCOUNT][REGION].describe_state_machine(self.machine).executions),
             "schedules": self.schedules(),
+            "notebooks": self.notebooks.snapshot(),
+            "sweeps": self.sweeps.snapshot(),
+            "state": sorted(str(item.hash_key.value) for item in dynamodb_backends[ACCOUNT][REGION].get_table(TABLE).all_items()),
+            "rightsizing": sorted(e.name for e in stepfunctions_backends[ACCOUNT][REGION].describe_state_machine(
+                self.rightsizing).executions),
+            "endpoint": {k: v for k, v in self.sagemaker.describe_endpoint(EndpointName=ENDPOINT).items()
+                         if k in ("EndpointConfigName", "EndpointStatus")},
         }
 
     def reset(self) -> None:
@@ -177,12 +217,18 @@ class World:
 
         # forgotten, not just stopped: a name that ran once could not start again (ExecutionAlreadyExists)
         stepfunctions_backends[ACCOUNT][REGION].describe_state_machine(self.machine).executions.clear()
+        if hasattr(self, "rightsizing"):
+            stepfunctions_backends[ACCOUNT][REGION].describe_state_machine(self.rightsizing).executions.clear()
         items = self.dynamodb.scan(TableName=TABLE, ProjectionExpression="id").get("Items", [])
         for item in items:  # idempotency records, blast-radius counters, stop records
             self.dynamodb.delete_item(TableName=TABLE, Key={"id": item["id"]})
         for name in self.schedules():
             self.scheduler.delete_schedule(Name=name, GroupName=SCHEDULE_GROUP)
         self.received(self.decisions)
+        if hasattr(self, "notebooks"):
+            self.notebooks.reset()
+        if hasattr(self, "sweeps"):
+            self.sweeps.reset()
         self.received(self.notifications)
 
     def inputs(self) -> dict[str, list[Any]]:
@@ -190,12 +236,28 @@ class World:
         return {
             "storage_object": [S3_EVENT],
             "storage_sweep": [{"account": ACCOUNT}, {"plan": True}],
-            "training_watch_start": [INPROGRESS_EVENT],
+            "training_watch_start": [INPROGRESS_EVENT, sample("sagemaker-tuning-job-inprogress.json"),
+                                     sample("sagemaker-processing-job-inprogress.json")],
             "training_evaluate": [{"job_name": WATCHED_JOB, "job_arn": self.job_arn, "previous_action": "none"}],
             "carbon_record": [COMPLETED_EVENT],
             "notifier": [DECISION_EVENT],
             "auditor": [DECISION_EVENT],
             "retraining": [ALARM_EVENT, MONITOR_EVENT, {"sweep": True}],
+            **self.notebooks.inputs(),
+            **self.sweeps.inputs(),
+            "endpoint_event": [sample("sagemaker-endpoint-in-service.json"), {"sweep": True},
+                               sample("sagemaker-endpoint-deployment-baking.json")],
+            "endpoint_rightsizing": [
+                {"step": "evaluate", "execution": "endpoint-churn-prod-1", "endpoint": ENDPOINT, "account": ACCOUNT,
+                 "event_id": "e-1", "waited": False, "gave_up": False},
+                {"step": "follow", "execution": "endpoint-churn-prod-1", "endpoint": ENDPOINT, "account": ACCOUNT,
+                 "polls": 1, "max_polls": 3, "deployment": {"decision": RIGHTSIZING_DECISION, "model_digest": "d1",
+                                                            "new_config": ENDPOINT, "previous_config": "churn-old"}},
+                {"step": "await", "execution": "endpoint-churn-prod-1", "endpoint": ENDPOINT, "account": ACCOUNT,
+                 "token": "AAAA-token", "seconds": 300},
+                {"step": "failed", "execution": "endpoint-churn-prod-1", "endpoint": ENDPOINT, "account": ACCOUNT,
+                 "error": {"Error": "States.Timeout", "Cause": "the task timed out"}},
+            ],
         }
 
 

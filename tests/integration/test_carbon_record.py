@@ -528,10 +528,12 @@ DROP = object()
     {"id": 12345},  # not a string: the decision could not be built after the write
     {"source": "aws.sagemaker.forged"},
     {"detail-type": DROP},
-    {"detail.TrainingJobStatus": "InProgress"},
+    {"detail.TrainingJobStatus": "Stopping"},  # no rule sends it (InProgress is the pre-flight's)
     {"detail.TrainingJobStatus": DROP},
     {"account": "not-an-account ü"},
-], ids=["id-not-a-string", "forged-source", "no-detail-type", "in-progress", "no-status", "garbage-account"])
+    {"detail.TrainingJobStatus": "InProgress", "detail.ResourceConfig": DROP},  # a pre-flight without resources
+], ids=["id-not-a-string", "forged-source", "no-detail-type", "stopping", "no-status", "garbage-account",
+        "in-progress-without-resources"])
 def test_the_whole_event_is_validated_before_any_write(env: Env, changes: dict[str, Any]) -> None:
     env.job("finished-1")  # Completed in SageMaker: only the event is wrong
     result = env.handler.handler(_event_for("finished-1", **changes), LambdaContext())

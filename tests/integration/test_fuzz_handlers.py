@@ -6,9 +6,13 @@ a list; a string edited a character at a time (case, ``_``, a space, a newline, 
 digit, a lone surrogate...); several of these at once; and the whole input replaced by a list, a
 number, a string or a null. Each handler must either return (a malformed input logged without
 its values, counted, dropped) or raise one of the errors documented as retryable — never
-``TypeError``, ``KeyError``, ``ValidationError``, botocore's ``ParamValidationError``... And an
+``TypeError``, ``KeyError``, ``ValidationError``, botocore's ``ParamValidationError``... A
+state machine step may instead refuse a malformed input by failing with its documented error
+(``REFUSED``: not retried, the next step reports it), logged and counted the same way. And an
 input the handler reported malformed changed nothing: object tags and bucket lifecycle, the
-training job, Model Cards, findings, watch executions, no decision on the bus, no notification.
+training job, Model Cards, findings, watch and rightsizing executions, the endpoint, the Studio
+domain, space and app and the notebook instance, the digest table, the Organization sweep's and
+the inventory sweep's objects, the state table, no decision on the bus, no notification.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from botocore.exceptions import ClientError
 from greenrail.audit import FindingsImportError
 from greenrail.aws import THROTTLING_CODES, error_code
 from greenrail.bus import PublishError
+from greenrail.flows.inventory import MalformedBatch
+from greenrail.flows.org_sweep import MalformedSweepInput
 from greenrail.notify import NotificationError
 from tests.conftest import Context
 from tests.integration.handler_world import (
@@ -36,7 +42,7 @@ from tests.integration.handler_world import (
 )
 
 SEED = 20261127
-PER_HANDLER = 166  # about 1,300 mutations in all, over the eight handlers
+PER_HANDLER = 1_300 // len(HANDLERS)  # about 1,300 in all (each sample's share rounds down: 1,226 for 16)
 HUGE = "h" * 100_000
 NON_ASCII = "ünïcødé ☃ 𝔘 \u202e ١٢٣"
 DEEP: Any = "bottom"
@@ -52,6 +58,8 @@ WHOLE: dict[str, Any] = {"null": None, "empty list": [], "int": 7, "string": "ev
                          "bool": True, "huge string": HUGE}
 EDIT_CHARACTERS = "aZ09_ .-/:\n\t\x00é٣😀\ud800"
 ALLOWED = (PublishError, NotificationError, FindingsImportError)
+# Steps that refuse a malformed input by failing (not retried; the state machine's next step reports it)
+REFUSED: dict[str, tuple[type[Exception], ...]] = {"org_sweep": (MalformedSweepInput,), "storage_inventory": (MalformedBatch,)}
 # How each handler says "malformed", and the metric it counts.
 MALFORMED: dict[str, tuple[Callable[[Any], bool], tuple[str, ...]]] = {
     "storage_object": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
@@ -62,7 +70,17 @@ MALFORMED: dict[str, tuple[Callable[[Any], bool], tuple[str, ...]]] = {
     "notifier": (lambda r: r.get("status") == "malformed", ("MalformedDecision",)),
     "auditor": (lambda r: r.get("status") == "malformed", ("MalformedDecision",)),
     "retraining": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
+    "notebooks_sweep": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
+    "notebooks_event": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
+    "endpoint_event": (lambda r: r.get("reason") == "malformed or foreign event", ("MalformedEndpointEvent",)),
+    "endpoint_rightsizing": (lambda r: r.get("status") == "InvalidInput", ("InvalidRightsizingInput",)),
+    "digest": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
+    "org_sweep": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
+    "org_sweep_worker": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
+    "storage_inventory": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
 }
+# An Organization sweep item is three strict fields: hardly a mutation of it stays valid (its samples are)
+FEW = {("org_sweep_worker", "valid"): 3}
 Path = tuple[str | int, ...]
 Op = tuple[str, Path, Any]  # ("drop" | "set" | "wrap" | "edit", where, value or edit seed)
 
@@ -180,6 +198,13 @@ def test_every_handler_survives_every_mutation_and_a_malformed_input_changes_not
     failures: list[str] = []
     counts = {"malformed": 0, "valid": 0, "retryable": 0}
     seen: dict[tuple[str, str], int] = {}
+    for handler, samples in world.inputs().items():  # each sample itself is accepted (the world lets it act)
+        for number, sample in enumerate(samples):
+            accepted = world.handlers[handler].handler(copy.deepcopy(sample), Context())
+            assert isinstance(accepted, dict) and not MALFORMED[handler][0](accepted), (handler, number, accepted)
+            seen[handler, "valid"] = seen.get((handler, "valid"), 0) + 1
+            world.reset()
+    capsys.readouterr()
     baseline = world.snapshot()
     for handler, label, event in all_mutations(world):
         is_malformed, metrics = MALFORMED[handler]
@@ -187,18 +212,19 @@ def test_every_handler_survives_every_mutation_and_a_malformed_input_changes_not
         try:
             result: Any = world.handlers[handler].handler(event, Context())
         except Exception as exc:  # noqa: BLE001 - what is raised is the finding
-            if not retryable(exc):
+            refused = isinstance(exc, REFUSED.get(handler, ()))
+            if not refused and not retryable(exc):
                 failures.append(f"{handler}, {label}: raised {''.join(traceback.format_exception_only(exc)).strip()[:300]}"
                                 f"\n{''.join(traceback.format_tb(exc.__traceback__)[-3:])}")
             counts["retryable"] += retryable(exc)
-            result = exc
-        out = capsys.readouterr().out
+            result = {"refused": str(exc)} if refused else exc  # its message is the next step's Cause: no values
+        out = capsys.readouterr().out + (result.get("refused", "") if isinstance(result, dict) else "")
         after = world.snapshot()
         sent = {"a decision on the bus": world.received(world.decisions),
                 "a notification": world.received(world.notifications)}
         changes = [f"changed {name}" for name in baseline if baseline[name] != after[name]]
         changes += [what for what, count in sent.items() if count]
-        if isinstance(result, dict) and is_malformed(result):
+        if isinstance(result, dict) and (is_malformed(result) or "refused" in result):
             counts["malformed"] += 1
             seen[handler, "malformed"] = seen.get((handler, "malformed"), 0) + 1
             problems = changes + [f"no {' or '.join(metrics)} metric"] * (not any(f'"{m}"' in out for m in metrics))
@@ -214,5 +240,6 @@ def test_every_handler_survives_every_mutation_and_a_malformed_input_changes_not
     elapsed = time.monotonic() - started
     print(f"{sum(counts.values())} mutations in {elapsed:.1f} s: {counts}; {seen}")  # noqa: T201 - shown with -s
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:40])
-    # each handler saw both: inputs it refused, and inputs that were still valid (and acted)
-    assert all(seen.get((handler, kind), 0) >= 5 for handler in HANDLERS for kind in ("malformed", "valid")), seen
+    # each handler saw both: inputs it refused, and inputs that were still valid (and acted), its samples included
+    assert all(seen.get((handler, kind), 0) >= FEW.get((handler, kind), 5)
+               for handler in HANDLERS for kind in ("malformed", "valid")), seen

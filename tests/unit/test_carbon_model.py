@@ -84,10 +84,15 @@ def test_burstable_t3_counts_no_memory() -> None:
     assert result.embodied_kgco2e == approx(1.6103792 * 1000 * 4 / 35040 * 2 / 8)
 
 
-def test_p5_uses_averages_and_is_flagged() -> None:
-    # No CCF coefficient for AMD Milan, H100 or the p5 family's embodied emissions: averages, flagged.
+def test_p5_uses_averages_and_vendor_power_and_is_flagged() -> None:
+    # No CCF coefficient for AMD Milan or the p5 family's embodied emissions: averages, flagged. The H100
+    # has no CCF coefficient either: NVIDIA's data sheet gives 700 W, idle at CCF's mean GPU idle ratio.
+    coefficients = json.loads(resources.files("greenrail").joinpath("data/ccf_coefficients.json").read_text())
+    h100 = coefficients["gpu_watts"]["by_model"]["H100"]
+    assert h100["max"] == 700 and h100["estimated"] is True and h100["source"].startswith("https://www.nvidia.com/")
+    assert h100["min"] == pytest.approx(700 * coefficients["gpu_watts"]["idle_ratio"], rel=1e-4)
     cpu_w = 192 * (0.74 + 0.5 * (3.5 - 0.74))
-    gpu_w = 8 * (27.4 + 0.5 * (238.95 - 27.4))
+    gpu_w = 8 * (h100["min"] + 0.5 * (700 - h100["min"]))
     memory_gbh = (2048 / 2 - 80.69) / (2048 / 2048) * 1  # 192 vCPUs -> 2 chips, CCF average 80.69 GB/chip
     kwh = ((cpu_w + gpu_w) / 1000 + memory_gbh * 0.000392) * 1.135
     result = carbon.estimate("ml.p5.48xlarge", hours=1, region="us-east-1")
@@ -95,7 +100,7 @@ def test_p5_uses_averages_and_is_flagged() -> None:
     assert result.embodied_kgco2e == approx(3.64115904 * 1000 / 35040 * 192 / 192)
     assert result.estimated is True
     joined = " ".join(result.notes)
-    assert "AMD EPYC 3rd Gen" in joined and "H100" in joined and "p5" in joined
+    assert "AMD EPYC 3rd Gen" in joined and "H100" in joined and "nvidia.com" in joined and "p5" in joined
 
 
 def test_unknown_region_uses_ccf_average_with_a_note() -> None:
@@ -111,7 +116,7 @@ def test_unknown_instance_type_names_the_families() -> None:
     assert isinstance(caught.value, ValueError)
     assert "p4d" in str(caught.value) and "g5" in str(caught.value)
     with pytest.raises(carbon.UnknownInstanceType, match="ml.p3.2xlarge"):
-        carbon.estimate("ml.p3.4xlarge", hours=1, region="us-east-1")  # known family, unknown size
+        carbon.estimate("ml.p3.4xlarg", hours=1, region="us-east-1")  # known family, a size no rule reads
 
 
 @pytest.mark.parametrize(
@@ -167,3 +172,16 @@ def test_s3_storage_factor() -> None:
     assert carbon.storage_kgco2e_per_gb_month("ONEZONE_IA", "us-east-1") == approx(standard / 3)
     with pytest.raises(carbon.UnknownStorageClass):
         carbon.storage_kgco2e_per_gb_month("PAPYRUS", "us-east-1")
+
+
+def test_a_job_shorter_than_a_minute_is_not_measured() -> None:
+    """CloudWatch refuses StartTime == EndTime (at its one-second resolution), and a job under a
+    minute has no per-minute datapoint: the record falls back to the assumed utilization."""
+    from datetime import UTC, datetime, timedelta
+
+    from greenrail.policies.carbon import Utilization, measure_utilization
+
+    start = datetime(2026, 1, 1, 10, 0, 0, 300_000, tzinfo=UTC)
+    job = {"TrainingJobName": "quick", "TrainingStartTime": start, "TrainingEndTime": start + timedelta(seconds=0.4),
+           "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
+    assert measure_utilization(job) == Utilization()  # no AWS call: none is configured here

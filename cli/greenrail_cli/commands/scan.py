@@ -7,6 +7,12 @@ Each policy is scanned on its own: one that fails is reported on stderr with its
 and the others' decisions are still printed. Exit status: 0 when every policy was scanned, 1 when
 one failed, AWS could not be reached or the policy document is invalid, 2 for usage errors (an
 unknown policy or region).
+
+In enforce mode the decisions are put on Greenrail's bus (the deployed stack's DecisionBusName
+output, or --bus), so they are notified, audited and logged like every other decision, and
+actions count in the deployed blast radius (its state table); without a deployment the decisions
+are local only, and the scan says so once. --accounts or --org with --regions scans many
+accounts (through the member role) and regions, a few at a time.
 """
 
 from __future__ import annotations
@@ -27,15 +33,37 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--mode", choices=("dry-run", "enforce"), default="dry-run",
                         help="dry-run (default) only reports; enforce also acts, within the blast radius")
     parser.add_argument("--all", action="store_true", help="also list resources that need nothing")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="table (default): columns for people; json: one JSON object a line")
+    from greenrail_cli.fleet import DEFAULT_CONCURRENCY, DEFAULT_MEMBER_ROLE, DEFAULT_STACK
+
+    parser.add_argument("--stack", default=DEFAULT_STACK,
+                        help=f"the deployed Greenrail stack whose bus and state table enforce mode uses "
+                             f"(default: {DEFAULT_STACK})")
+    parser.add_argument("--bus", help="Greenrail's event bus to publish enforce-mode decisions on (default: the "
+                                      "stack's DecisionBusName output)")
+    accounts = parser.add_mutually_exclusive_group()
+    accounts.add_argument("--accounts", metavar="ID,...", help="scan these accounts through their member role")
+    accounts.add_argument("--org", action="store_true",
+                          help="scan every ACTIVE account of the Organization through its member role")
+    parser.add_argument("--regions", metavar="REGION,...",
+                        help="scan these regions (default: AWS_REGION, else AWS_DEFAULT_REGION)")
+    parser.add_argument("--member-role", metavar="NAME",
+                        help=f"the role assumed in other accounts (default: GREENRAIL_MEMBER_ROLE_NAME, "
+                             f"else {DEFAULT_MEMBER_ROLE})")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                        help=f"accounts and regions scanned at a time (default: {DEFAULT_CONCURRENCY})")
+    parser.add_argument("--output-dir", metavar="DIR",
+                        help="also write DIR/decisions.jsonl (every decision, JSON lines) and DIR/report.html")
     parser.set_defaults(func=run)
 
 
 def run(args: Any) -> int:
-    from greenrail.aws import error_code
     from greenrail.decision import Mode
     from greenrail.document import PolicyDocument, PolicyError, load_policy_file
-    from greenrail.flows.scan import scan_each, scannable
+    from greenrail.flows.scan import scannable
+    from greenrail.settings import settings
+    from greenrail_cli import fleet
 
     known = scannable()
     wanted = [name.strip() for name in args.policies.split(",") if name.strip()]
@@ -53,27 +81,95 @@ def run(args: Any) -> int:
         print("\n".join(exc.lines()), file=sys.stderr)
         return 1
     mode = Mode(args.mode)
-    decisions: list[Any] = []
-    failures: list[str] = []
-    for result in scan_each(wanted, document, mode):
-        if result.error is None:
-            decisions.extend(result.decisions)
-            continue
-        unreachable = cannot_reach(result.error)
-        if unreachable:  # every other policy would wait as long for the same endpoint: stop here
-            failures.append(f"greenrail scan: {unreachable}")
-            break
-        failures.append(f"greenrail scan: policy {result.policy} failed: {error_code(result.error)}: "
-                        f"{one_line(result.error)}")
+    planned = plan_targets(args)
+    if isinstance(planned, tuple):  # (exit code, message)
+        print(planned[1], file=sys.stderr)
+        return planned[0]
+    deployment, problem = enforce_deployment(args) if mode == Mode.ENFORCE else (None, None)
+    if problem:  # before acting: what is done must be announced
+        print(problem, file=sys.stderr)
+        return 1
+    member_role = args.member_role or settings().member_role_name or fleet.DEFAULT_MEMBER_ROLE
+    decisions, failures = fleet.scan_all(planned, wanted, document, mode, args.concurrency, deployment, member_role)
     shown = [d for d in decisions if args.all or d.action != "none"]
     if args.format == "json":
         for decision in shown:
             print(json.dumps(decision.scan_line(), sort_keys=False))
     elif decisions or not failures:  # an empty table under an error says nothing
-        print(render_table(shown, len(decisions)))
+        print(render_table(shown, len(decisions), where=len(planned) > 1))
+    if args.output_dir:
+        failures += write_output_dir(decisions, args.output_dir)
     for failure in failures:  # after the results, so they are the last lines a terminal shows
         print(failure, file=sys.stderr)
     return 1 if failures else 0
+
+
+def write_output_dir(decisions: list[Any], directory: str) -> list[str]:
+    """Write the decisions and their report into ``directory``; the failure, if any, as a line."""
+    from greenrail.settings import settings
+    from greenrail_cli.report import write_outputs
+
+    regions = sorted({d.region for d in decisions}) or [settings().region]
+    accounts = sorted({d.account for d in decisions})
+    where = f"{len(accounts)} accounts, " if len(accounts) > 1 else ""
+    try:
+        log, page = write_outputs(decisions, directory, f"greenrail scan of {where}region{'s' if len(regions) > 1 else ''} "
+                                                       f"{', '.join(regions)}")
+    except OSError as exc:
+        return [f"greenrail scan: cannot write {directory}: {exc.strerror or exc}"]
+    print(f"wrote {log} and {page}", file=sys.stderr)
+    return []
+
+
+def enforce_deployment(args: Any) -> tuple[Any, str | None]:
+    """(the deployment enforce mode publishes to, or None; the error line that stops the scan, or None).
+    Without a deployment the scan says once that its decisions are local only."""
+    from greenrail.aws import error_code
+    from greenrail.settings import settings
+    from greenrail_cli import fleet
+
+    try:
+        deployment = fleet.find_deployment(args.stack, args.bus)
+    except fleet.DeploymentError as exc:
+        return None, f"greenrail scan: {exc}"
+    except Exception as exc:
+        return None, f"greenrail scan: {cannot_reach(exc) or f'{error_code(exc)}: {one_line(exc)}'}"
+    if deployment is None:
+        print(f"greenrail scan: no Greenrail deployment (stack {args.stack} in {settings().region}; name its bus "
+              "with --bus): these decisions are local only, not notified, audited or logged, and the blast "
+              "radius counts this run only", file=sys.stderr)
+    return deployment, None
+
+
+def plan_targets(args: Any) -> Any:
+    """The accounts and regions to scan (``greenrail_cli.fleet.Target``), or (exit code, message)."""
+    from greenrail.aws import error_code
+    from greenrail.carbon import UnknownRegion
+    from greenrail.carbon import check_region as check
+    from greenrail.settings import settings
+    from greenrail_cli import fleet
+
+    regions = [r.strip() for r in (args.regions or settings().region).split(",") if r.strip()]
+    for name in regions:
+        try:
+            check(name)
+        except UnknownRegion as exc:
+            return 2, f"greenrail scan: --regions: {exc}"
+    if args.concurrency < 1:
+        return 2, "greenrail scan: --concurrency must be at least 1"
+    accounts = None
+    if args.accounts:
+        accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
+        bad = [a for a in accounts if not (len(a) == 12 and a.isdigit())]
+        if bad or not accounts:
+            return 2, f"greenrail scan: --accounts: not twelve-digit account ids: {', '.join(bad) or 'none given'}"
+    elif args.org:
+        try:
+            accounts = fleet.organization_accounts()
+        except Exception as exc:
+            return 1, (f"greenrail scan: --org: cannot list the Organization's accounts: {error_code(exc)} "
+                       "(run from the management account or a delegated administrator)")
+    return fleet.targets(list(dict.fromkeys(accounts)) if accounts else None, list(dict.fromkeys(regions)))
 
 
 def check_region() -> str | None:
@@ -134,16 +230,21 @@ def _os_reason(error: BaseException | None) -> str | None:
     return None
 
 
-def render_table(decisions: list[Any], evaluated: int) -> str:
-    rows = [("POLICY", "ACTION", "MODE", "APPLIED", "USD/MO", "KGCO2E/MO", "RESOURCE", "REASON")]
+def render_table(decisions: list[Any], evaluated: int, where: bool = False) -> str:
+    """``where``: the account and region of each decision first (scans of many accounts or regions)."""
+    rows: list[tuple[str, ...]] = [("POLICY", "ACTION", "MODE", "APPLIED", "USD/MO", "KGCO2E/MO", "RESOURCE", "REASON")]
     usd = kg = 0.0
     for d in decisions:
         usd += d.savings.usd_per_month
         kg += d.savings.kgco2e_per_month
         rows.append((d.policy, d.action, d.mode.value, "yes" if d.applied else "no",
                      f"{d.savings.usd_per_month:.4f}", f"{d.savings.kgco2e_per_month:.5f}", d.resource, d.reason))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(7)]
-    lines = ["  ".join(str(value).ljust(widths[i]) if i < 7 else str(value) for i, value in enumerate(row))
+    if where:
+        rows = [("ACCOUNT", "REGION", *rows[0])] + [(d.account, d.region, *row) for d, row in zip(decisions, rows[1:],
+                                                                                                 strict=True)]
+    last = len(rows[0]) - 1
+    widths = [max(len(str(row[i])) for row in rows) for i in range(last)]
+    lines = ["  ".join(str(value).ljust(widths[i]) if i < last else str(value) for i, value in enumerate(row))
              for row in rows]
     lines.append(f"{evaluated} resource(s) evaluated, {sum(1 for d in decisions if d.action != 'none')} need action; "
                  f"savings ${usd:.2f}/month, {kg:.4f} kgCO2e/month")

@@ -19,6 +19,7 @@ DEMO_POLICY = """\
 version: 1
 storage:
   mode: enforce
+  sweep: {manifest_bucket: acme-greenrail-manifests, batch_operations_role_arn: "arn:aws:iam::123456789012:role/acme-batch-operations"}
 training:
   mode: enforce
   check_interval_minutes: 15
@@ -46,7 +47,8 @@ DEMO_POLICY += "".join(getattr(module, "POLICY", "") for _, module in _scenario_
 
 def scenarios() -> list[tuple[str, Callable[[Emulator, list[str]], dict[str, Any]]]]:
     """One scenario per registered policy that has one: ``greenrail_cli.demo.<policy>.scenario``.
-    (The carbon policy has none of its own: it records the training scenario's finished jobs.)"""
+    (The carbon policy's own shows a pre-flight estimate; it also records the training scenario's
+    finished jobs.)"""
     found = [(name, module.scenario) for name, module in _scenario_modules()]
     # the storage scenario first, as before: its objects are the smallest story to read
     return sorted(found, key=lambda item: item[0] != "storage")
@@ -61,6 +63,9 @@ def run_demo() -> dict[str, Any]:
                 Name="greenrail/slack-webhook", SecretString=json.dumps({"webhook_url": slack.url}))["ARN"]
             emulator.parameters["SlackWebhookSecretArn"] = arn
             emulator.parameters["GovernedBucketPattern"] = "acme-ml-*"  # the demo's governed bucket
+            # the storage demo's inventory sweep: manifests, results and Batch Operations jobs
+            emulator.parameters["ManifestBucket"] = "acme-greenrail-manifests"
+            emulator.parameters["BatchOperationsRoleArn"] = "arn:aws:iam::123456789012:role/acme-batch-operations"
 
         with Emulator(DEMO_POLICY, prepare=prepare) as emulator:
             emulator.runtime.override_environment = {"POWERTOOLS_LOG_LEVEL": "CRITICAL",
@@ -72,6 +77,14 @@ def run_demo() -> dict[str, Any]:
             state: dict[str, Any] = {}
             for name, scenario in scenarios():
                 state[name] = scenario(emulator, log)
+            held = sum(1 for i in emulator.runtime.invocations
+                       if i.ok and isinstance(i.result, dict) and i.result.get("status") == "held")
+            # Dry-run decisions wait for the daily digest, enforce ones for their 15-minute window
+            # (greenrail.digest): send them all now instead of waiting for the schedule.
+            flushed = emulator.flush_digests()
+            log.append(f"digests: the notifier held {held} decisions; the digest function sent "
+                       f"{len(flushed['sent'])} digests, one per policy and bucket or account ("
+                       + ", ".join(f"{d['policy']} {d['scope']}: {d['decisions']}" for d in flushed["sent"]) + ")")
             decisions = emulator.decisions
             findings = emulator.findings
             notifications = emulator.notifications
@@ -94,8 +107,44 @@ def run_demo() -> dict[str, Any]:
             "notifications": len(notifications),
             "slack_messages": len(slack_messages),
             "findings": len(findings),
+            **money_totals(decisions),
         },
     }
+
+
+def money_totals(decisions: list[Any]) -> dict[str, float]:
+    """The demo's savings as the report counts them: recurring (saved, per month), one-off
+    (avoided), not applied; and the training jobs' emissions."""
+    from greenrail_cli.report import from_decisions
+
+    totals = from_decisions(decisions, "greenrail demo")["totals"]
+    names = ("saved_usd_per_month", "avoided_usd", "pending_usd", "saved_kgco2e_per_month", "avoided_kgco2e",
+             "emitted_kgco2e")
+    return {name: totals[name] for name in names}
+
+
+def _usd(value: float) -> str:
+    """Dollars and cents; a fraction of a cent (one object's tiering) in plain decimals, never 3.8e-05."""
+    if value == 0 or abs(value) >= 0.01:
+        return f"${value:,.2f}"
+    return f"${value:.8f}".rstrip("0")
+
+
+def _kg(value: float) -> str:
+    return f"{value:,.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:.8f}".rstrip("0")
+
+
+def write_report(report: dict[str, Any], directory: str) -> None:
+    """Write the demo's decisions (JSON lines) and its HTML report into ``directory``; their paths
+    go into ``report["files"]``."""
+    from pathlib import Path
+
+    from greenrail.decision import Decision
+    from greenrail_cli.report import write_outputs
+
+    decisions = [Decision.model_validate(d) for d in report["decisions"]]
+    log, page = write_outputs(decisions, directory, "greenrail demo (the embedded emulator)")
+    report["files"] = {"decisions": str(Path(log).resolve()), "report": str(Path(page).resolve())}
 
 
 def _finding_summary(finding: dict[str, Any]) -> dict[str, Any]:
@@ -118,8 +167,10 @@ def render(report: dict[str, Any]) -> str:
         status = "applied" if d["applied"] else ("not applied" if d["action"] != "none" else "")
         lines.append(f"  [{d['mode']}] {d['policy']}: {d['action']} {_short(d['resource'])} {status}".rstrip())
         lines.append(f"      {d['reason']}")
-        lines.append(f"      savings ${d['savings']['usd_per_month']:.4f}/month, "
-                     f"{d['savings']['kgco2e_per_month']:.6f} kgCO2e/month")
+        one_off = str(d["figures"].get("savings_basis", "")).startswith("one-off")
+        per = " one-off" if one_off else "/month"
+        lines.append(f"      savings {_usd(d['savings']['usd_per_month'])}{per}, "
+                     f"{_kg(d['savings']['kgco2e_per_month'])} kgCO2e{per}")
     lines += ["", f"Actions applied ({len(report['actions'])})"]
     for a in report["actions"]:
         lines.append(f"  {a['policy']}: {a['action']} {_short(a['resource'])} -> {json.dumps(a['target'])}")
@@ -146,9 +197,14 @@ def render(report: dict[str, Any]) -> str:
     if report["dead_letters"]:
         lines += ["", "Dead-letter queue"] + [f"  {d['function']}: {d['error']}" for d in report["dead_letters"]]
     t = report["totals"]
-    lines += ["", f"Totals: {t['decisions']} decisions, {t['actions_applied']} applied, "
-                  f"${t['usd_per_month']:.4f}/month and {t['kgco2e_per_month']:.6f} kgCO2e/month saved or avoided, "
+    lines += ["", f"Totals: {t['decisions']} decisions, {t['actions_applied']} applied; "
+                  f"{_usd(t['saved_usd_per_month'])}/month saved (recurring, {_kg(t['saved_kgco2e_per_month'])} "
+                  f"kgCO2e/month), {_usd(t['avoided_usd'])} avoided (one-off, {_kg(t['avoided_kgco2e'])} kgCO2e), "
+                  f"{_usd(t['pending_usd'])} not applied (dry-run, recommended, held back); "
+                  f"{_kg(t['emitted_kgco2e'])} kgCO2e emitted by training jobs; "
                   f"{t['notifications']} notifications, {t['slack_messages']} Slack messages, {t['findings']} findings"]
+    if report.get("files"):
+        lines += ["", f"Report: {report['files']['report']}", f"Decisions (JSON lines): {report['files']['decisions']}"]
     return "\n".join(lines)
 
 

@@ -1,4 +1,6 @@
-"""The storage policy's demo scenario: a governed bucket, an ungoverned one, duplicates, the sweep."""
+"""The storage policy's demo scenario: a governed bucket, an ungoverned one, duplicates, the sweep,
+and a bucket swept from its S3 Inventory (aggregated decisions, an S3 Batch Operations job, an
+object with tags that keeps them)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from greenrail_cli.emulator import Emulator
 
 GOVERNED = "acme-ml-datasets"
 UNGOVERNED = "acme-scratch"
+INVENTORIED = "acme-ml-images"  # swept from its S3 Inventory, not listed
+INVENTORIES = "acme-ml-inventory"  # where S3 delivers the inventories
+MANIFESTS = "acme-greenrail-manifests"  # Greenrail's manifest bucket (template parameter ManifestBucket)
 MIB = 1024 * 1024
 
 
@@ -55,11 +60,55 @@ def scenario(emulator: Emulator, log: list[str]) -> dict[str, Any]:
     for _ in range(3):
         emulator.deliver(first)
     log.append(f"eventbridge: the Object Created event for {uploads[0][0]} delivered 3 more times")
+    tagged_key = _inventoried_bucket(emulator, log)
     emulator.run_schedule("StorageSweepStateMachineDaily")
     log.append("scheduler: daily StorageSweepStateMachine run (plan accounts, Distributed Map, backfill)")
+    inventory_state = _inventory_outcome(emulator, log, tagged_key)
     tags = {}
     for item in s3.list_objects_v2(Bucket=GOVERNED).get("Contents", []):
         tag_set = s3.get_object_tagging(Bucket=GOVERNED, Key=item["Key"])["TagSet"]
         tags[item["Key"]] = {t["Key"]: t["Value"] for t in tag_set}
     rules = s3.get_bucket_lifecycle_configuration(Bucket=GOVERNED)["Rules"]
-    return {"object_tags": tags, "lifecycle_rules": rules}
+    return {"object_tags": tags, "lifecycle_rules": rules, "inventory": inventory_state}
+
+
+def _inventoried_bucket(emulator: Emulator, log: list[str]) -> str:
+    """A governed bucket with a daily CSV inventory: its newest manifest in the inventory bucket."""
+    from greenrail_cli.emulator import inventory
+
+    s3 = client("s3")
+    for bucket in (INVENTORIED, INVENTORIES, MANIFESTS):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_tagging(Bucket=INVENTORIED, Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
+    objects = [(f"training/cats/img-{i:04d}.jpg", 1 * MIB, "STANDARD", "e") for i in range(8)]
+    objects += [(f"training/dogs/img-{i:04d}.jpg", 2 * MIB, "STANDARD", "e") for i in range(4)]
+    objects += [(f"exports/2026-11/report-{i}.parquet", 3 * MIB, "STANDARD", "e") for i in range(3)]
+    for key, size, _, _ in objects:
+        _put(INVENTORIED, key, size)
+    tagged = objects[0][0]
+    s3.put_object_tagging(Bucket=INVENTORIED, Key=tagged, Tagging={"TagSet": [{"Key": "owner", "Value": "vision-team"}]})
+    inventory.configure(s3, INVENTORIED, INVENTORIES)
+    manifest = inventory.publish(s3, INVENTORIED, INVENTORIES, objects, emulator.clock.now(), files=2)
+    log.append(f"s3: bucket {INVENTORIED} ({len(objects)} objects, one tagged owner=vision-team) with a daily "
+               f"CSV inventory; newest manifest s3://{INVENTORIES}/{manifest}")
+    return tagged
+
+
+def _inventory_outcome(emulator: Emulator, log: list[str], tagged_key: str) -> dict[str, Any]:
+    """The inventory sweep's aggregated decisions, its Batch Operations job, the tagged object's tags."""
+    s3, s3control = client("s3"), client("s3control")
+    decisions = [d for d in emulator.decisions if d.resource == f"arn:aws:s3:::{INVENTORIED}"]
+    jobs = {}
+    for decision in decisions:
+        log.append(f"inventory sweep: {decision.action} {decision.target.get('storage_class')} "
+                   f"under {decision.target.get('prefix')!r}: {decision.figures.get('objects')} objects, "
+                   f"{decision.figures.get('size_bytes', 0) / MIB:.0f} MiB, ${decision.savings.usd_per_month:.4f}/month")
+        job_id = decision.figures.get("batch_job_id")
+        if job_id and job_id not in jobs:
+            job = s3control.describe_job(AccountId=decision.account, JobId=job_id)["Job"]
+            jobs[job_id] = {"status": job["Status"], **job.get("ProgressSummary", {})}
+            log.append(f"s3 batch operations: job {job_id[:8]} {job['Status']}: "
+                       f"{job.get('ProgressSummary', {}).get('NumberOfTasksSucceeded', 0)} objects tagged")
+    kept = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=INVENTORIED, Key=tagged_key)["TagSet"]}
+    log.append(f"s3: {tagged_key} keeps its tags: {kept}")
+    return {"decisions": len(decisions), "jobs": jobs, "tagged_object": {tagged_key: kept}}

@@ -265,4 +265,145 @@ def training_scenario(emulator: Any, log: list[str], jobs: tuple[DemoJob, ...] =
     }
 
 
-scenario = training_scenario
+
+# ---------------------------------------------------------------- around the training jobs
+# A Random-strategy tuning job, an idle processing job, a lingering warm pool, a cross-region input:
+# each delivered through its own event and watched by the same workflow (``training_jobs_scenario``).
+TUNING_JOB = "xgb-random-search"
+PROCESSING_JOB = "feature-engineering-idle"
+WARM_POOL_JOB = "churn-xgb-warm"
+REMOTE_JOB = "forecast-train-remote"
+REMOTE_BUCKET = "acme-ml-eu-data"  # in eu-west-1, read by a job in us-east-1
+PROCESSING_NAMESPACE = "/aws/sagemaker/ProcessingJobs"
+
+
+def _create_tuning_job() -> None:
+    from greenrail_cli.emulator.moto_ext import sagemaker_tuning
+
+    client("sagemaker").create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=TUNING_JOB,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Random", "TrainingJobEarlyStoppingType": "Off",
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 200, "MaxParallelTrainingJobs": 4},
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+            "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.01", "MaxValue": "0.3"}]}},
+        TrainingJobDefinition={
+            "AlgorithmSpecification": {"TrainingImage": TRAINING_IMAGE, "TrainingInputMode": "File"},
+            "RoleArn": ROLE_ARN, "OutputDataConfig": {"S3OutputPath": f"s3://acme-ml-artifacts/{TUNING_JOB}/"},
+            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600}},
+        Tags=[{"Key": "team", "Value": "growth"}],
+    )
+    sagemaker_tuning.launch_children(TUNING_JOB, 40, running=4, hours_each=0.5)
+
+
+def _create_processing_job(now: datetime) -> None:
+    from greenrail_cli.emulator.moto_ext import sagemaker_tuning
+
+    client("sagemaker").create_processing_job(
+        ProcessingJobName=PROCESSING_JOB, RoleArn=ROLE_ARN,
+        AppSpecification={"ImageUri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1"},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 2, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}},
+        StoppingCondition={"MaxRuntimeInSeconds": 86_400}, Tags=[{"Key": "team", "Value": "data"}])
+    sagemaker_tuning.set_processing_job(PROCESSING_JOB, start_time=now - timedelta(hours=3))
+    data = [{"MetricName": "CPUUtilization", "Dimensions": [{"Name": "Host", "Value": host_dimension(PROCESSING_JOB, h)}],
+             "Timestamp": now - timedelta(minutes=m), "Value": 4.0, "Unit": "Percent"}  # 1 % of each of 4 vCPUs
+            for h in (1, 2) for m in range(0, METRIC_HISTORY_MINUTES + 1, METRIC_STEP_MINUTES)]
+    for start in range(0, len(data), PUT_BATCH):
+        client("cloudwatch").put_metric_data(Namespace=PROCESSING_NAMESPACE, MetricData=data[start:start + PUT_BATCH])
+
+
+def _create_remote_input() -> None:
+    s3 = client("s3", "eu-west-1")
+    s3.create_bucket(Bucket=REMOTE_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for n in range(4):
+        s3.put_object(Bucket=REMOTE_BUCKET, Key=f"forecast/train/part-{n:04d}.parquet", Body=b"\0" * 256_000)
+
+
+def _create_training(name: str, now: datetime, **extra: Any) -> None:
+    from greenrail_cli.emulator.moto_ext import sagemaker_training
+
+    client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": TRAINING_IMAGE, "TrainingInputMode": "File"},
+        RoleArn=ROLE_ARN, OutputDataConfig={"S3OutputPath": f"s3://acme-ml-artifacts/{name}/"},
+        StoppingCondition={"MaxRuntimeInSeconds": 86_400}, **extra)
+    sagemaker_training.set_training_job_status(name, "InProgress", start_time=now - timedelta(minutes=40))
+    put_gpu_utilization(name, 82.0, 1, now)
+
+
+def training_jobs_scenario(emulator: Any, log: list[str]) -> dict[str, Any]:
+    """Seed the four, deliver their InProgress events, let their watches run, report the outcome."""
+    from greenrail_cli.emulator import ACCOUNT, REGION
+    from greenrail_cli.emulator.moto_ext import sagemaker_monitoring, sagemaker_training, sagemaker_tuning
+
+    now = datetime.now(UTC)
+    _create_tuning_job()
+    _create_processing_job(now)
+    _create_remote_input()
+    _create_training(WARM_POOL_JOB, now, ResourceConfig={
+        "InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30, "KeepAlivePeriodInSeconds": 3600})
+    _create_training(REMOTE_JOB, now, ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1,
+                                                      "VolumeSizeInGB": 30},
+                     InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                         "S3DataType": "S3Prefix", "S3Uri": f"s3://{REMOTE_BUCKET}/forecast/train/"}}}])
+    lifetimes = JobLifetimes(emulator, ACCOUNT, REGION)
+    tuning_deadline = emulator.clock.offset + timedelta(minutes=20)
+    warm_deadline: list[timedelta] = []  # set when its InProgress event is delivered
+
+    def age(seconds: int) -> None:
+        sagemaker_training.age_in_progress_jobs(seconds, account_id=ACCOUNT, region=REGION)
+        sagemaker_tuning.age(seconds, account_id=ACCOUNT, region=REGION)
+        if emulator.clock.offset >= tuning_deadline:
+            sagemaker_tuning.complete_tuning_job(TUNING_JOB, ACCOUNT, REGION)
+        overshoot = emulator.clock.offset - warm_deadline[0] if warm_deadline else timedelta(-1)
+        if overshoot >= timedelta(0) and not warm_done:  # it ended at its deadline, within the clock's step
+            warm_done.append(WARM_POOL_JOB)
+            sagemaker_training.set_training_job_status(
+                WARM_POOL_JOB, "Completed", end_time=datetime.now(UTC) - overshoot, account_id=ACCOUNT, region=REGION)
+
+    warm_done: list[str] = []
+
+    listeners: list[Callable[[int], None]] = [age, lifetimes]
+    emulator.clock.listeners.extend(listeners)
+    try:
+        log.append(f"sagemaker: tuning job {TUNING_JOB} InProgress (Random search, 200 training jobs, 40 launched, "
+                   "no early stopping, no completion criteria; ends after 20 min) -> SageMaker HyperParameter Tuning Job State Change "
+                   "-> TrainingWatchStartFunction -> TrainingWatchStateMachine")
+        emulator.deliver(sagemaker_tuning.tuning_job_state_change_event(TUNING_JOB, ACCOUNT, REGION))
+        log.append(f"sagemaker: processing job {PROCESSING_JOB} InProgress (ml.m5.xlarge x2, CPU 1% for 2h) "
+                   "-> SageMaker Processing Job State Change -> TrainingWatchStartFunction")
+        emulator.deliver(sagemaker_monitoring.processing_job_state_change_event(PROCESSING_JOB, ACCOUNT, REGION))
+        log.append(f"sagemaker: training job {WARM_POOL_JOB} InProgress (warm pool kept 60 min), completes after "
+                   "10 min -> its warm pool lingers unused")
+        warm_deadline.append(emulator.clock.offset + timedelta(minutes=10))
+        emulator.deliver(sagemaker_training.training_job_state_change_event(WARM_POOL_JOB, ACCOUNT, REGION))
+        log.append(f"sagemaker: training job {REMOTE_JOB} InProgress in {REGION}, reading s3://{REMOTE_BUCKET}/ "
+                   "(eu-west-1), completes after 20 min")
+        lifetimes.finish_after(REMOTE_JOB, 20 * 60)
+        emulator.deliver(sagemaker_training.training_job_state_change_event(REMOTE_JOB, ACCOUNT, REGION))
+    finally:
+        for listener in listeners:
+            emulator.clock.listeners.remove(listener)
+
+    sagemaker = client("sagemaker")
+    state = {
+        TUNING_JOB: sagemaker.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=TUNING_JOB)["HyperParameterTuningJobStatus"],
+        PROCESSING_JOB: sagemaker.describe_processing_job(ProcessingJobName=PROCESSING_JOB)["ProcessingJobStatus"],
+        WARM_POOL_JOB: "warm pool " + str((sagemaker.describe_training_job(TrainingJobName=WARM_POOL_JOB)
+                                           .get("WarmPoolStatus") or {}).get("Status", "none")),
+        REMOTE_JOB: sagemaker.describe_training_job(TrainingJobName=REMOTE_JOB)["TrainingJobStatus"],
+    }
+    actions = {d.resource.rsplit("/", 1)[-1]: d.action for d in emulator.decisions
+               if d.policy == "training" and d.action != "none"}
+    lines = [f"{name}: {status} ({actions.get(name, 'no finding')})" for name, status in state.items()]
+    log.extend(f"sagemaker: {line}" for line in lines)
+    return {"lines": lines, "jobs": state, "actions": actions}
+
+
+def scenario(emulator: Any, log: list[str]) -> dict[str, Any]:
+    """The demo's training scenario: the four training jobs, then the jobs around them."""
+    result = training_scenario(emulator, log)
+    around = training_jobs_scenario(emulator, log)
+    return {**result, "lines": result["lines"] + around["lines"], "around": around}

@@ -149,6 +149,14 @@ class Emulator:
             self.runtime.invoke_async(target["Arn"], payload)
         self.drain()
 
+    def flush_digests(self) -> dict[str, Any]:
+        """Send every digest the notifier is holding now (greenrail.digest), instead of waiting for
+        its window: the digest function with ``{"flush_all": true}``. Returns its result."""
+        assert self.stack is not None
+        result: dict[str, Any] = self.runtime.invoke(self.stack.physical["DigestFunction"], {"flush_all": True})
+        self.drain()
+        return result
+
     def run_due_schedules(self) -> list[FiredSchedule]:
         """Fire the one-time EventBridge Scheduler schedules due on the emulator's clock (e.g. after
         ``clock.advance``), then run what they caused; returns what fired
@@ -190,6 +198,14 @@ class Emulator:
         return count
 
     # ------------------------------------------------------------ results out
+    def register_stack(self) -> None:
+        """Answer ``DescribeStacks`` for the deployed stack with its outputs (the bus, the state
+        table, the decision log), so the CLI finds the deployment as it would in AWS."""
+        from greenrail_cli.emulator.deploy import register_outputs
+
+        assert self.stack is not None
+        register_outputs(self.stack)
+
     def physical(self, logical_id: str) -> str:
         assert self.stack is not None
         return self.stack.physical[logical_id]

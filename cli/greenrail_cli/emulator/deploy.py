@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from greenrail.aws import client
-from greenrail_cli.emulator.iam import role_actions, role_of
+from greenrail_cli.emulator.iam import member_role_actions, role_actions, role_of
 from greenrail_cli.emulator.runtime import FunctionSpec, LambdaRuntime
 
 PLACEHOLDER_BUCKET = "greenrail-emulator-artifacts"
@@ -412,6 +412,42 @@ class Deployer:
             spec.max_retry_attempts = int(props["MaximumRetryAttempts"])
         self._set(logical_id, f"{props['FunctionName']}-invoke-config")
 
+    def create_AWS_S3_Bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        # CloudFormation's generated name: <stack>-<logical id>-<suffix>, lower case
+        name = props.get("BucketName") or f"{self.stack.name}-{logical_id}".lower()[:50] + "-emulated"
+        s3 = client("s3")
+        s3.create_bucket(Bucket=name)
+        if "BucketEncryption" in props:
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]]})
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+        rules = (props.get("LifecycleConfiguration") or {}).get("Rules", [])
+        if rules:
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+                _lifecycle_rule(rule) for rule in rules]})
+        self._set(logical_id, name, Arn=f"arn:aws:s3:::{name}", DomainName=f"{name}.s3.amazonaws.com")
+
+    def create_AWS_S3_BucketPolicy(self, logical_id: str, props: dict[str, Any]) -> None:
+        # Not applied: moto 5.2.5 evaluates a bucket policy's Deny without its Condition, so the
+        # TLS-only statement (aws:SecureTransport false) would deny every request here.
+        self.stack.skipped[logical_id] = "AWS::S3::BucketPolicy"
+        self._set(logical_id, props["Bucket"])
+
+    def create_AWS_KinesisFirehose_DeliveryStream(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("DeliveryStreamName") or self._name(logical_id)
+        destination = props["ExtendedS3DestinationConfiguration"]
+        client("firehose").create_delivery_stream(
+            DeliveryStreamName=name, DeliveryStreamType=props.get("DeliveryStreamType", "DirectPut"),
+            ExtendedS3DestinationConfiguration=destination)
+        self._set(logical_id, name, Arn=self.arn("firehose", f"deliverystream/{name}"))
+
+    def create_AWS_CloudWatch_Dashboard(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("DashboardName") or self._name(logical_id, 255)
+        client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=props["DashboardBody"])
+        self._set(logical_id, name)
+
     def create_AWS_Scheduler_ScheduleGroup(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("Name") or self._name(logical_id)
         tags = [{"Key": t["Key"], "Value": str(t["Value"])} for t in props.get("Tags", [])]
@@ -425,6 +461,27 @@ class Deployer:
         self._set(logical_id, name, Arn=self.arn("scheduler", f"schedule/default/{name}"))
 
 
+def register_outputs(stack: Stack) -> None:
+    """Make ``DescribeStacks`` answer with the stack's outputs, as it does once AWS deployed it
+    (``greenrail scan --mode enforce`` finds the bus and the state table there): moto's
+    CloudFormation holds an empty stack of that name, the resources being the ones created here.
+    Not part of :func:`deploy`: loading moto's CloudFormation takes seconds, and only the CLI reads it."""
+    body = {"Resources": {}, "Outputs": {name: {"Value": str(value)} for name, value in stack.outputs.items()}}
+    client("cloudformation").create_stack(StackName=stack.name, TemplateBody=json.dumps(body))
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule as the S3 API takes it."""
+    converted: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"],
+                                 "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "ExpirationInDays" in rule:
+        converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        converted["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+    return converted
+
+
 def deploy(template_path: Path, runtime: LambdaRuntime, account: str, region: str,
            stack_name: str = "greenrail", parameters: dict[str, str] | None = None) -> Stack:
     raw = load_template(template_path)
@@ -432,4 +489,11 @@ def deploy(template_path: Path, runtime: LambdaRuntime, account: str, region: st
     values.update(parameters or {})
     cfn, code = sam_transform(raw, template_path.parent, values)
     stack = Stack(stack_name, account, region, cfn, values)
-    return Deployer(stack, runtime, code).deploy()
+    deployed = Deployer(stack, runtime, code).deploy()
+    member = template_path.parent / "org" / "member-account.yaml"
+    if member.is_file():  # calls made through the member role are checked against it
+        actions = member_role_actions(member)
+        for spec in runtime.functions.values():
+            if spec.granted_actions and "sts:AssumeRole" in spec.granted_actions:
+                spec.member_actions = actions
+    return deployed

@@ -9,6 +9,7 @@ with what the code declares.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 AWS_MANAGED = ("AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess")
@@ -68,9 +69,26 @@ def role_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def guard_for(function: str, granted: frozenset[str]) -> Callable[[frozenset[str], str], None]:
+def member_role_actions(path: Path) -> frozenset[str]:
+    """What the member account's execution role (org/member-account.yaml) allows."""
+    from greenrail_cli.emulator.deploy import load_template
+
+    role = load_template(path)["Resources"]["ExecutionRole"]["Properties"]
+    actions: set[str] = set()
+    for policy in role.get("Policies", []):
+        actions |= statement_actions(policy["PolicyDocument"], lambda name: True)
+    return frozenset(actions)
+
+
+def guard_for(function: str, granted: frozenset[str],
+              member_granted: frozenset[str] | None = None) -> Callable[[frozenset[str], str], None]:
+    """``member_granted``: what the member role allows, for the calls made while a member role is
+    assumed (``greenrail.aws.acting_in``); the function's own role allows the others."""
     def check(actions: frozenset[str], called: str) -> None:
-        missing = sorted(actions - granted)
+        from greenrail.aws import acting_role
+
+        allowed = granted | member_granted if member_granted is not None and acting_role() else granted
+        missing = sorted(actions - allowed)
         if missing:
             raise UndeclaredPermission(f"{function} called {called}, which needs {missing}: not granted to its role")
 

@@ -56,6 +56,8 @@ class FunctionSpec:
     dead_letter_arn: str | None = None
     # What the function's role allows (from the deployed template); None: not enforced.
     granted_actions: frozenset[str] | None = None
+    # What the member role allows (org/member-account.yaml), for a role that may assume it.
+    member_actions: frozenset[str] | None = None
 
 
 @dataclass
@@ -147,7 +149,7 @@ class LambdaRuntime:
 
         if spec.granted_actions is None:
             return nullcontext()
-        return guarded(guard_for(spec.logical_id, spec.granted_actions))
+        return guarded(guard_for(spec.logical_id, spec.granted_actions, spec.member_actions))
 
     # ------------------------------------------------------------ invocation
     def invoke(self, name_or_arn: str, event: Any) -> Any:

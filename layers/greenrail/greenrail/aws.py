@@ -24,19 +24,70 @@ from greenrail.settings import settings
 _lock = threading.Lock()
 # The member account whose resources the current work concerns (Organization deployments).
 _acting_role: contextvars.ContextVar[str | None] = contextvars.ContextVar("greenrail_acting_role", default=None)
+# The account and region whose resources the current work concerns when not this process's own
+# (``greenrail scan --accounts/--regions`` runs one target per thread; Lambda never sets them).
+_acting_account: contextvars.ContextVar[str | None] = contextvars.ContextVar("greenrail_acting_account", default=None)
+_acting_region: contextvars.ContextVar[str | None] = contextvars.ContextVar("greenrail_acting_region", default=None)
 
 
 def region() -> str:
-    return settings().region
+    """The region acted in: the one :func:`in_region` set, else this process's (AWS_REGION)."""
+    return _acting_region.get() or settings().region
+
+
+@contextmanager
+def in_region(name: str | None) -> Iterator[None]:
+    """Within the block, the resources' clients (MEMBER_SERVICES) and :func:`region` are in region
+    ``name``; Greenrail's own services (the bus, the state table, the policy) stay in this process's."""
+    token = _acting_region.set(name)
+    try:
+        yield
+    finally:
+        _acting_region.reset(token)
 
 
 ROLE_SESSION_SECONDS = 3600
 ROLE_REFRESH_SECONDS = 3000  # assumed-role clients are rebuilt before their 1-hour session ends
 
 
+@lru_cache(maxsize=1)
+def data_loader() -> Any:
+    """botocore's data loader (the JSON models), one per process: every client's session shares it,
+    so endpoints.json and SageMaker's multi-megabyte service model are parsed once, not once per
+    client (each client has a session of its own: its own credentials)."""
+    import os
+
+    import botocore.loaders
+    import botocore.session
+
+    class UniquePaths(list[str]):  # boto3 appends its own data path to the loader of every session
+        def append(self, path: str) -> None:
+            if path not in self:
+                super().append(path)
+
+    extra = botocore.session.Session().get_config_variable("data_path")  # AWS_DATA_PATH, as botocore reads it
+    paths = [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep)] if extra else []
+    return botocore.loaders.Loader(extra_search_paths=UniquePaths(paths))
+
+
+def botocore_session() -> Any:
+    """A new botocore session reading models through :func:`data_loader`."""
+    import botocore.session
+
+    core = botocore.session.Session()
+    core.register_component("data_loader", data_loader())
+    return core
+
+
+def boto3_session(**kwargs: Any) -> Any:
+    """A new boto3 session (``kwargs``: its credentials and region) reading models through :func:`data_loader`."""
+    import boto3
+
+    return boto3.session.Session(botocore_session=botocore_session(), **kwargs)
+
+
 @lru_cache(maxsize=64)
 def _client(service: str, region_name: str, role_arn: str | None, epoch: int = 0) -> Any:
-    import boto3
     from botocore.config import Config
 
     current = settings()
@@ -48,12 +99,12 @@ def _client(service: str, region_name: str, role_arn: str | None, epoch: int = 0
         max_pool_connections=current.aws_max_pool,
         **timeouts,
     )
-    session = boto3.session.Session(region_name=region_name)
+    session = boto3_session(region_name=region_name)
     if role_arn:
         creds = session.client("sts", config=config).assume_role(
             RoleArn=role_arn, RoleSessionName="greenrail", DurationSeconds=ROLE_SESSION_SECONDS
         )["Credentials"]
-        session = boto3.session.Session(
+        session = boto3_session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
@@ -64,20 +115,23 @@ def _client(service: str, region_name: str, role_arn: str | None, epoch: int = 0
 
 # Services whose resources live in the account acted in; the rest (the bus, the state table,
 # the policy parameter, the topic, the Slack secret, the workflows) are Greenrail's own.
-MEMBER_SERVICES = frozenset({"s3", "sagemaker", "cloudwatch", "securityhub"})
+MEMBER_SERVICES = frozenset({"s3", "sagemaker", "cloudwatch", "securityhub", "application-autoscaling"})
 
 
 def client(service: str, region_name: str | None = None, role_arn: str | None = None) -> Any:
     """A cached, thread-safe boto3 client for ``service``, in the account being acted in."""
     if role_arn is None and service in MEMBER_SERVICES:
         role_arn = _acting_role.get()
+    if region_name is None:
+        region_name = region() if service in MEMBER_SERVICES else settings().region
     epoch = int(time.time() // ROLE_REFRESH_SECONDS) if role_arn else 0
     with _lock:
-        return _client(service, region_name or region(), role_arn, epoch)
+        return _client(service, region_name, role_arn, epoch)
 
 
-def member_role_arn(account: str) -> str | None:
-    """The execution role Greenrail assumes in a member account, or None for its own account.
+def member_role_arn(account: str, own_too: bool = False) -> str | None:
+    """The execution role Greenrail assumes in a member account, or None for its own account
+    (``own_too``: the role in its own account too, for code that acts only through member roles).
 
     In an Organization deployment (``GREENRAIL_MEMBER_ROLE_NAME`` set), events from member
     accounts reach the central bus; the central functions act on those accounts' resources
@@ -85,19 +139,32 @@ def member_role_arn(account: str) -> str | None:
     """
     config = settings()
     name = config.member_role_name
-    if not name or not account or account == account_id():
+    if not name or not account or (account == account_id() and not own_too):
         return None
     return f"arn:{config.partition}:iam::{account}:role/{name}"
 
 
 @contextmanager
-def acting_in(account: str | None) -> Iterator[None]:
-    """Within the block, clients act in ``account`` (assuming its member role when it is not ours)."""
-    token = _acting_role.set(member_role_arn(account) if account else None)
+def acting_in(account: str | None, own_too: bool = False) -> Iterator[None]:
+    """Within the block, clients act in ``account`` (assuming its member role when it is not ours;
+    ``own_too``: in our own account too, so that nothing is done with the caller's own role)."""
+    token = _acting_role.set(member_role_arn(account, own_too) if account else None)
+    named = _acting_account.set(account or None)
     try:
         yield
     finally:
+        _acting_account.reset(named)
         _acting_role.reset(token)
+
+
+def acting_role() -> str | None:
+    """The member role the clients of MEMBER_SERVICES assume now (:func:`acting_in`), or None."""
+    return _acting_role.get()
+
+
+def acting_account() -> str:
+    """The account acted in (:func:`acting_in`), else this process's own (:func:`account_id`)."""
+    return _acting_account.get() or account_id()
 
 
 _resets: list[Callable[[], None]] = []

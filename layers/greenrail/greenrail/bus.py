@@ -48,4 +48,7 @@ def publish(decisions: Iterable[Decision]) -> int:
                 codes.add(f"{decision.policy}: {result['ErrorCode']}")
     if failed:
         raise PublishError(f"{len(failed)} decision(s) not accepted by the bus ({', '.join(sorted(codes))})", failed)
+    from greenrail.observability import emit_decision_metrics
+
+    emit_decision_metrics(pending)  # the dashboard's decisions, actions and savings per policy
     return len(entries)

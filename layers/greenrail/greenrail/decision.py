@@ -29,10 +29,10 @@ PolicyName = Literal["storage", "training", "endpoints", "retraining", "notebook
 # What a policy may want done; "none" when the resource complies (or is exempt, or unreadable).
 Action = Literal[
     "none",
-    "tag", "batch-tag",  # storage
+    "tag", "batch-tag", "recommend-inventory",  # storage
     "stop", "release-warm-pool", "recommend-bayesian", "recommend-early-stopping",
     "recommend-completion-criteria", "recommend-spot", "recommend-colocate",  # training
-    "publish-carbon-record",  # carbon
+    "publish-carbon-record", "estimate-carbon",  # carbon
     "downsize", "recommend-serverless", "recommend-async", "recommend-delete", "recommend-autoscaling",  # endpoints
     "retrain", "hold",  # retraining
     "set-idle-shutdown", "delete-app", "set-default-instance", "recommend-auto-stop",  # notebooks
@@ -78,6 +78,7 @@ class Decision(BaseModel):
     already_applied: bool = False  # found already done (perhaps by a run that failed before announcing)
     announced_late: bool = False  # applied earlier; its first announcement failed
     status: str | None = None  # the resource's own status when decided (e.g. a training job's)
+    owner: str | None = Field(default=None, max_length=256)  # the resource's greenrail:owner tag (digests)
 
     def scan_line(self) -> dict[str, Any]:
         """The one-line JSON form printed by ``greenrail scan --format json``."""

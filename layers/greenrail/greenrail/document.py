@@ -17,8 +17,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
-from greenrail.config import Strict
-from greenrail.permissions import calls
+from greenrail.config import NotificationsConfig, Strict
+from greenrail.parameters import read_parameter
 from greenrail.settings import settings
 
 C = TypeVar("C", bound=BaseModel)
@@ -26,6 +26,8 @@ C = TypeVar("C", bound=BaseModel)
 
 class _Document(Strict):
     version: Literal[1] = 1
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig,
+                                               description="digests instead of one message per decision")
 
     @model_validator(mode="before")
     @classmethod
@@ -271,9 +273,6 @@ def load_policy_file(path: str | Path) -> Any:
     return parse_policy(text, str(path), require_content=True)
 
 
-_SSM_PROVIDERS: dict[int, Any] = {}
-
-
 def load_policy() -> Any:
     """The policy in force: SSM parameter when deployed, a file or the defaults locally.
 
@@ -289,21 +288,22 @@ def load_policy() -> Any:
     return PolicyDocument()
 
 
+def notifications_config() -> NotificationsConfig | None:
+    """The ``notifications`` section of the policy in force; None when the document cannot be
+    read (the notifier then sends each decision at once: a broken document must not silence
+    Greenrail). The error is logged by name, never the document."""
+    import logging
+
+    try:
+        config = load_policy().notifications
+    except Exception as exc:  # PolicyError, SSM errors
+        logging.getLogger(__name__).error(
+            "policy document unreadable: decisions are notified one by one",
+            extra={"error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+        return None
+    return config if isinstance(config, NotificationsConfig) else None
+
+
 def load_section(name: str, model: type[C]) -> C:
     """One policy's section of the policy in force (the whole document is validated)."""
     return section(load_policy(), name, model)
-
-
-@calls("ssm:GetParameter", central=True)
-def read_parameter(parameter: str, max_age: int) -> str:
-    """The parameter's value, through a Powertools SSMProvider kept for the container's life
-    (that is where Powertools caches); ``max_age`` 0 fetches every time."""
-    from aws_lambda_powertools.utilities import parameters
-
-    from greenrail.aws import client
-
-    ssm = client("ssm")
-    provider = _SSM_PROVIDERS.get(id(ssm))
-    if provider is None:
-        provider = _SSM_PROVIDERS[id(ssm)] = parameters.SSMProvider(boto3_client=ssm)
-    return str(provider.get(parameter, max_age=max_age, force_fetch=max_age == 0))

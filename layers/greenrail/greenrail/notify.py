@@ -46,6 +46,7 @@ import json
 import logging
 import re
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 from urllib.error import HTTPError
 
@@ -313,6 +314,29 @@ def slack_message(decision: Decision) -> dict[str, Any]:
     return {"text": _truncate(text, SLACK_TEXT_MAX), "blocks": blocks}
 
 
+# --- what is sent ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One notification, whatever it tells (a decision, or a digest of many: greenrail.digest)."""
+
+    subject: str
+    chat: dict[str, Any]  # the Amazon Q Developer custom notification
+    attributes: dict[str, dict[str, str]]  # SNS message attributes
+    slack: dict[str, Any]  # the incoming-webhook body
+    policy: str  # for log lines
+    resource: str
+    slack_secret_arn: str | None = None  # an owner's webhook; None: GREENRAIL_SLACK_SECRET_ARN
+
+
+def outgoing(item: Decision | Outgoing) -> Outgoing:
+    if isinstance(item, Outgoing):
+        return item
+    return Outgoing(subject=subject(item), chat=chat_notification(item), attributes=sns_attributes(item),
+                    slack=slack_message(item), policy=item.policy, resource=item.resource)
+
+
 # --- delivery: SNS ----------------------------------------------------------------------------
 
 
@@ -338,16 +362,17 @@ def sns_message_size(message: str, attributes: dict[str, dict[str, str]]) -> int
 
 
 @calls("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt", central=True)  # the topic has a customer managed key
-def publish_sns(decision: Decision, topic_arn: str) -> str:
+def publish_sns(item: Decision | Outgoing, topic_arn: str) -> str:
     """Publish the chat notification; returns the SNS message id."""
-    message = json.dumps(chat_notification(decision), ensure_ascii=False)
-    attributes = sns_attributes(decision)
+    sent = outgoing(item)
+    message = json.dumps(sent.chat, ensure_ascii=False)
+    attributes = sent.attributes
     size = sns_message_size(message, attributes)
     if size > SNS_MESSAGE_MAX_BYTES:  # the field bounds make this unreachable; never send it anyway
         raise MessageTooLarge(f"SNS message of {size} bytes exceeds {SNS_MESSAGE_MAX_BYTES}")
     response = client("sns").publish(
         TopicArn=topic_arn,
-        Subject=subject(decision),
+        Subject=sent.subject,
         Message=message,
         MessageAttributes=attributes,
     )
@@ -538,7 +563,7 @@ def _slack_error_token(body: Any) -> str:
     return text if _SLACK_ERROR_TOKEN.fullmatch(text) else ""
 
 
-def send_slack(decision: Decision, url: str) -> None:
+def send_slack(item: Decision | Outgoing, url: str) -> None:
     """Post the Block Kit message; 429 is retried (Retry-After honoured) by slack_sdk.
 
     Raises SlackRejectedError for a permanent refusal (4xx but 408/429), SlackDeliveryError for
@@ -555,7 +580,7 @@ def send_slack(decision: Decision, url: str) -> None:
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=SLACK_MAX_RATE_LIMIT_RETRIES)],
     )
     try:
-        response = webhook.send_dict(slack_message(decision))
+        response = webhook.send_dict(outgoing(item).slack)
     except Exception as exc:  # urllib / socket errors may carry the URL: rebuild the message
         detail = _truncate(str(exc).replace(url, REDACTED), LOG_FIELD_MAX)
         raise SlackDeliveryError(f"Slack webhook request failed: {type(exc).__name__}: {detail}") from None
@@ -575,8 +600,8 @@ def send_slack(decision: Decision, url: str) -> None:
 # --- both -------------------------------------------------------------------------------------
 
 
-def notify(decision: Decision) -> dict[str, Any]:
-    """Send ``decision`` to every configured channel; raise NotificationError if any failed.
+def notify(item: Decision | Outgoing) -> dict[str, Any]:
+    """Send a decision (or a digest) to every configured channel; raise NotificationError if any failed.
 
     Returns what was done: ``{"sns": message id or None, "slack": "sent" | "skipped" | "rejected"}``,
     plus ``"sns_error": <AWS error code>`` when SNS refused the message for good and
@@ -585,15 +610,16 @@ def notify(decision: Decision) -> dict[str, Any]:
     global _slack_skip_logged
     result: dict[str, Any] = {"sns": None, "slack": "skipped"}
     failures: list[str] = []
+    message = outgoing(item)
     about = {
-        "policy": _clip(decision.policy, LOG_FIELD_MAX),
-        "resource": _clip(decision.resource, LOG_FIELD_MAX),
+        "policy": _clip(message.policy, LOG_FIELD_MAX),
+        "resource": _clip(message.resource, LOG_FIELD_MAX),
     }
 
     topic_arn = settings().topic_arn
     if topic_arn:
         try:
-            result["sns"] = publish_sns(decision, topic_arn)
+            result["sns"] = publish_sns(message, topic_arn)
         except Exception as exc:
             code = _clip(error_code(exc))
             if _permanent_sns_error(exc):
@@ -608,10 +634,10 @@ def notify(decision: Decision) -> dict[str, Any]:
     else:
         logger.warning("GREENRAIL_TOPIC_ARN is not set: SNS notification skipped")
 
-    secret_arn = settings().slack_secret_arn
+    secret_arn = message.slack_secret_arn or settings().slack_secret_arn
     if secret_arn:
         try:
-            send_slack(decision, slack_webhook_url(secret_arn))
+            send_slack(message, slack_webhook_url(secret_arn))
             result["slack"] = "sent"
         except SlackRejectedError as exc:
             logger.error(

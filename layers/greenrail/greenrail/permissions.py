@@ -64,6 +64,11 @@ def actions_of(functions: Iterable[Callable[..., Any]], member_side: bool = Fals
     return frozenset(found)
 
 
+def central_actions_of(functions: Iterable[Callable[..., Any]]) -> frozenset[str]:
+    """The IAM actions of the given declared functions that are only ever called in Greenrail's own account."""
+    return actions_of([f for f in functions if getattr(f, "iam_central", False)])
+
+
 @contextmanager
 def guarded(check: Callable[[frozenset[str], str], None]) -> Iterator[None]:
     """Within the block, every declared call is first shown to ``check`` (which raises to refuse it)."""

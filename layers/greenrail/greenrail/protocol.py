@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from greenrail.permissions import actions_of
+from greenrail.permissions import actions_of, central_actions_of
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class Trigger:
     uses: Callable[[], tuple[Callable[..., Any], ...]] | None = None  # a function's declared calls
     rules: tuple[Rule, ...] = ()
     member: bool = False  # acts in member accounts through their Greenrail role (Organization)
+    # Acts in every account, its own too, only through the member role (the Organization sweep's
+    # worker): its own role grants only its central calls, the member role grants the others.
+    via_member_role: bool = False
     # A state machine's ASL file (statemachines/): its role's actions follow from its Task states.
     definition: str | None = None
 
@@ -47,6 +50,13 @@ class Trigger:
         """The IAM actions a function's role needs (``member_side``: those the member account's
         role needs); a state machine's are read from its definition by the template tests."""
         return actions_of(self.uses(), member_side=member_side) if self.uses else frozenset()
+
+    def role_actions(self) -> frozenset[str]:
+        """The IAM actions the function's own role needs: all of :meth:`actions`, or only the
+        central ones when it acts only through member roles (``via_member_role``)."""
+        if not self.via_member_role:
+            return self.actions()
+        return central_actions_of(self.uses()) if self.uses else frozenset()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from functools import lru_cache
 
 from greenrail.protocol import PolicyDefinition, Rule, Trigger
@@ -47,12 +48,22 @@ def get(name: str) -> PolicyDefinition:
 
 DECISION_RULE = Rule("Decision", ("greenrail-decision.json",),
                      ("nearmiss/greenrail-decision-forged-source.json", "s3-object-created.json"))
+# Rules of template.yaml whose target is no function of a trigger (the decision log's Firehose
+# stream): their logical ids, each with the samples it must match and the near-misses it must not.
+DELIVERY_RULES = {"DecisionLogRule": DECISION_RULE}
 
 
 def _notifier_uses() -> tuple:  # type: ignore[type-arg]
-    from greenrail import notify
+    from greenrail import digest, notify, parameters
 
-    return (notify.publish_sns, notify.slack_webhook_url)
+    return (notify.publish_sns, notify.slack_webhook_url, digest.hold, parameters.read_parameter)
+
+
+def _digest_uses() -> tuple:  # type: ignore[type-arg]
+    from greenrail import digest, notify, parameters
+
+    return (notify.publish_sns, notify.slack_webhook_url, digest._query, digest._claim, digest._delete,
+            parameters.read_parameter)
 
 
 def _auditor_uses() -> tuple:  # type: ignore[type-arg]
@@ -63,11 +74,23 @@ def _auditor_uses() -> tuple:  # type: ignore[type-arg]
     return (audit.import_findings, organizations.active_accounts)
 
 
+def _org_sweep(name: str) -> Callable[[], tuple]:  # type: ignore[type-arg]
+    """``greenrail.flows.org_sweep.<name>``, found like the policies (importlib): the Organization
+    sweep runs every policy's scan, so it reads this registry."""
+    return lambda: importlib.import_module("greenrail.flows.org_sweep").__dict__[name]()
+
+
 def core_triggers() -> tuple[Trigger, ...]:
-    """The functions every deployment has whatever its policies: the notifier and the auditor."""
+    """The functions every deployment has whatever its policies: the notifier and the auditor
+    (and, in Organization deployments, the Organization sweep)."""
     return (
         Trigger("NotifierFunction", _notifier_uses, rules=(DECISION_RULE,)),
+        Trigger("DigestFunction", _digest_uses),
         Trigger("AuditorFunction", _auditor_uses, rules=(DECISION_RULE,), member=True),
+        # Every policy's sweep across the Organization (Organization deployments)
+        Trigger("OrgSweepFunction", _org_sweep("plan_uses")),
+        Trigger("OrgSweepWorkerFunction", _org_sweep("worker_uses"), member=True, via_member_role=True),
+        Trigger("OrgSweepStateMachine", definition="org_sweep.asl.json"),
     )
 
 

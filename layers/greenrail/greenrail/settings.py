@@ -35,11 +35,14 @@ class Settings(BaseModel):
     # GREENRAIL_SLACK_ALLOWED_HOSTS: host[:port] entries allowed besides hooks.slack.com (local fakes)
     slack_allowed_hosts: str | None = None
     training_watch_arn: str | None = None  # GREENRAIL_TRAINING_WATCH_ARN: the watch state machine
+    storage_inventory_arn: str | None = None  # GREENRAIL_STORAGE_INVENTORY_ARN: the inventory sweep state machine
+    endpoint_rightsizing_arn: str | None = None  # GREENRAIL_ENDPOINT_RIGHTSIZING_ARN: the rightsizing state machine
     # the retraining policy's EventBridge Scheduler group, the role its schedules run as, their DLQ
     retraining_schedule_group: str | None = None  # GREENRAIL_RETRAINING_SCHEDULE_GROUP
     retraining_scheduler_role_arn: str | None = None  # GREENRAIL_RETRAINING_SCHEDULER_ROLE_ARN
     retraining_pipeline_pattern: str | None = None  # GREENRAIL_RETRAINING_PIPELINE_PATTERN: what that role may start
     dead_letter_queue_arn: str | None = None  # GREENRAIL_DEAD_LETTER_QUEUE_ARN
+    digest_table: str | None = None  # GREENRAIL_DIGEST_TABLE: decisions waiting for their digest
 
 
 _NAMES = {
@@ -60,10 +63,13 @@ _NAMES = {
     "slack_secret_cache_seconds": "GREENRAIL_SLACK_SECRET_CACHE_SECONDS",
     "slack_allowed_hosts": "GREENRAIL_SLACK_ALLOWED_HOSTS",
     "training_watch_arn": "GREENRAIL_TRAINING_WATCH_ARN",
+    "storage_inventory_arn": "GREENRAIL_STORAGE_INVENTORY_ARN",
+    "endpoint_rightsizing_arn": "GREENRAIL_ENDPOINT_RIGHTSIZING_ARN",
     "retraining_schedule_group": "GREENRAIL_RETRAINING_SCHEDULE_GROUP",
     "retraining_scheduler_role_arn": "GREENRAIL_RETRAINING_SCHEDULER_ROLE_ARN",
     "retraining_pipeline_pattern": "GREENRAIL_RETRAINING_PIPELINE_PATTERN",
     "dead_letter_queue_arn": "GREENRAIL_DEAD_LETTER_QUEUE_ARN",
+    "digest_table": "GREENRAIL_DIGEST_TABLE",
 }
 
 

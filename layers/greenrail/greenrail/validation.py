@@ -11,8 +11,10 @@ in the wrong account or a crash inside botocore. Error messages never echo the v
 * ``BucketName``: S3's naming rules: 3-63 characters, lowercase letters, digits, dots and
   hyphens, starting and ending with a letter or digit, no ``..``, not an IP address.
 * ``ObjectKey``: 1-1024 bytes of UTF-8.
+* ``Utf8Text``: any string that encodes as UTF-8 (no lone surrogate): text a decision carries.
 * ``TrainingJobName``, ``TrainingJobArn``: SageMaker's pattern; an ARN of one of those partitions
-  with a known region and a twelve-digit account.
+  with a known region and a twelve-digit account (``SageMakerJobArn``: also a processing or
+  hyperparameter tuning job's).
 * ``EventId``: 1-128 printable ASCII characters (EventBridge's are UUIDs): an id is logged and
   carried by decisions, so it must be short and encodable.
 """
@@ -45,9 +47,9 @@ _TRAINING_JOB_ARN = re.compile(
 @lru_cache(maxsize=1)
 def known_regions() -> frozenset[str]:
     """Every region of the aws, aws-cn and aws-us-gov partitions, from botocore's data files."""
-    import botocore.loaders
+    from greenrail.aws import data_loader
 
-    loader = botocore.loaders.create_loader()
+    loader = data_loader()  # the clients' own: endpoints.json parsed once per process
     regions: set[str] = set()
     for partition in loader.load_data("endpoints")["partitions"]:
         if partition.get("partition") in PARTITIONS:
@@ -91,6 +93,29 @@ def _object_key(value: str) -> str:
     return value
 
 
+def _utf8_text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid UTF-8 (a lone surrogate)") from None
+    return value
+
+
+_SAGEMAKER_JOB_ARN = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):sagemaker:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
+    r"(training-job|processing-job|hyper-parameter-tuning-job)/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+)
+
+
+def _sagemaker_job_arn(value: str) -> str:
+    match = _SAGEMAKER_JOB_ARN.fullmatch(value) if len(value) <= TRAINING_JOB_ARN_MAX else None
+    if match is None:
+        raise ValueError("not a SageMaker training, processing or tuning job ARN with a twelve-digit account")
+    if not is_region(match["region"]):
+        raise ValueError("the ARN's region is not a region of the aws, aws-cn or aws-us-gov partition")
+    return value
+
+
 def _training_job_arn(value: str) -> str:
     match = _TRAINING_JOB_ARN.fullmatch(value) if len(value) <= TRAINING_JOB_ARN_MAX else None
     if match is None:
@@ -104,8 +129,10 @@ AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 Region = Annotated[str, AfterValidator(_region)]
 BucketName = Annotated[str, AfterValidator(_bucket_name)]
 ObjectKey = Annotated[str, AfterValidator(_object_key)]
+Utf8Text = Annotated[str, AfterValidator(_utf8_text)]  # what a decision's text can carry (JSON on the bus)
 TrainingJobName = Annotated[str, Field(min_length=1, max_length=63, pattern=TRAINING_JOB_NAME_PATTERN)]
 TrainingJobArn = Annotated[str, AfterValidator(_training_job_arn)]
+SageMakerJobArn = Annotated[str, AfterValidator(_sagemaker_job_arn)]  # training, processing or tuning job
 # EventBridge event ids are UUIDs; anything printable (ASCII, no spaces) up to 128 characters is
 # taken (tests and replays use their own), nothing that cannot go into a log line or a decision.
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")]

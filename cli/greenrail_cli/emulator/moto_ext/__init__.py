@@ -9,15 +9,32 @@ them all, idempotently. Nothing outside the emulator imports this package.
 * ``awslambda``: ``Invoke`` runs the function's real handler in-process (moto echoes input).
 * ``s3``: S3 EventBridge notifications have the documented detail shape and go to the default
   bus only.
-* ``s3control``: S3 Batch Operations CreateJob/DescribeJob (stored, awaiting confirmation).
-* ``stepfunctions``: ``Wait`` states advance the emulator's clock instead of sleeping.
+* ``s3control``: S3 Batch Operations CreateJob/DescribeJob/UpdateJobStatus; confirmed jobs run
+  (object tags applied, completion report written), with injectable task failures.
+* ``stepfunctions``: ``Wait`` states advance the emulator's clock instead of sleeping; Distributed
+  Map ``ItemBatcher``, ``ItemReader`` ``InputType: MANIFEST`` (S3 Inventory), tolerated failures
+  and ``ResultWriter`` result files.
 * ``sagemaker_training``: InProgress training jobs and StopTrainingJob.
+* ``sagemaker_tuning`` (applied by ``sagemaker_training``): InProgress tuning jobs with their
+  training jobs (ListTrainingJobsForHyperParameterTuningJob, StopHyperParameterTuningJob, Search),
+  InProgress processing jobs and StopProcessingJob, warm pools (WarmPoolStatus, UpdateTrainingJob).
 * ``sagemaker_monitoring``: ListMonitoringExecutions; seeded Model Monitor executions (report in
   S3, processing job, Processing Job State Change event).
 * ``sagemaker_pipelines``: StartPipelineExecution idempotency, ListPipelineExecutions filters
   and sort, ListPipelineExecutionSteps; seeded executions and Training steps.
+* ``sagemaker_studio``: UpdateDomain, user profiles, spaces and apps (statuses on the clock,
+  activity timestamps, tags), notebook instances that stop and send state change events, and
+  CloudTrail events for CreateApp, CreateSpace, UpdateDomain and UpdateSpace.
 * ``cloudwatch_alarms``: alarm state changes send ``CloudWatch Alarm State Change`` events.
 * ``scheduler``: one-time EventBridge Scheduler schedules fire when due (``run_due_schedules``).
+* ``firehose``: S3 delivery with dynamic partitioning, GZIP, an error prefix and retries while
+  the bucket refuses writes (moto writes each batch as one plain object); rules deliver to it.
+* ``sts``: AssumeRole refused for a role (moto lets anyone assume any role): a fault for tests.
+* ``cloudwatch_metrics``: percentile statistics (``p99``) in GetMetricData, ``Values``/``Counts``
+  stored once (moto stores one datum per count), and a GetMetricData that buckets by period.
+* ``sagemaker_endpoints``: Inference Recommender jobs (on the clock; seeded or generated
+  results), UpdateEndpoint with blue/green traffic shifting, baking and auto-rollback on alarms,
+  endpoint and endpoint deployment state change events; seeded variant traffic.
 """
 
 from __future__ import annotations
@@ -52,7 +69,12 @@ def apply(runtime: LambdaRuntime, clock: Clock) -> None:
     # too (moto resets its own), or an earlier run's Batch Operations job would answer this one's.
     from greenrail_cli.emulator.moto_ext import s3control
 
-    s3control.JOBS.clear()
+    s3control.reset()  # jobs and injected faults
+    from greenrail_cli.emulator.moto_ext import firehose as _firehose
+    from greenrail_cli.emulator.moto_ext import sts as _sts
+
+    _firehose.reset()
+    _sts.REFUSED.clear()
     if _applied:
         return
     from greenrail_cli.emulator.moto_ext import (
@@ -63,6 +85,7 @@ def apply(runtime: LambdaRuntime, clock: Clock) -> None:
         s3control,
         sagemaker_monitoring,
         sagemaker_pipelines,
+        sagemaker_studio,
         scheduler,
         stepfunctions,
     )
@@ -74,8 +97,16 @@ def apply(runtime: LambdaRuntime, clock: Clock) -> None:
     stepfunctions.apply()
     sagemaker_monitoring.apply()
     sagemaker_pipelines.apply()
+    sagemaker_studio.apply()
     cloudwatch_alarms.apply()
     scheduler.apply()
+    _firehose.apply()
+    _sts.apply()
+    from greenrail_cli.emulator.moto_ext import cloudwatch_metrics as _cloudwatch_metrics
+    from greenrail_cli.emulator.moto_ext import sagemaker_endpoints as _sagemaker_endpoints
+
+    _cloudwatch_metrics.apply()
+    _sagemaker_endpoints.apply()
     try:
         from greenrail_cli.emulator.moto_ext import sagemaker_training
     except ImportError:  # pragma: no cover - present once the training policy lands

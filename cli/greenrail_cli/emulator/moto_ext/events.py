@@ -1,7 +1,8 @@
-"""EventBridge: deliver to Lambda, Step Functions and SNS targets; keep ``account``; log events.
+"""EventBridge: deliver to Lambda, Step Functions, SNS and Firehose targets; keep ``account``; log events.
 
-moto 5.2.5 raises NotImplementedError for Lambda, Step Functions and SNS targets, and without
-an InputTransformer re-renders the event through a template that drops ``account``.
+moto 5.2.5 raises NotImplementedError for Lambda, Step Functions and SNS targets, ignores Firehose
+targets and ``InputPath``, and without an InputTransformer re-renders the event through a
+template that drops ``account``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ _original_put_events = events_models.EventsBackend.put_events
 def _render(target: dict[str, Any], event: dict[str, Any]) -> Any:
     if "Input" in target:
         return json.loads(target["Input"])
+    if "InputPath" in target:  # "$" or "$.a.b": the part of the event the target gets
+        value: Any = event
+        for part in [p for p in str(target["InputPath"]).lstrip("$").split(".") if p]:
+            value = value.get(part) if isinstance(value, dict) else None
+        return copy.deepcopy(value)
     transformer = target.get("InputTransformer")
     if transformer:
         return EventTemplateParser.parse(
@@ -57,6 +63,12 @@ def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: 
             from moto.sns.models import sns_backends
 
             sns_backends[arn.account][arn.region].publish(arn=target["Arn"], message=json.dumps(payload))
+        elif arn.service == "firehose":
+            from moto.firehose.models import firehose_backends
+
+            # EventBridge sends the (rendered) event as one record's data, without a delimiter
+            firehose_backends[arn.account][arn.region].put_record_batch(
+                arn.resource_id, [{"Data": json.dumps(payload).encode()}])
         else:
             others.append(target)
     if others:

@@ -1,8 +1,13 @@
-"""S3: EventBridge notifications with the documented detail shape, to the default bus only.
+"""S3: EventBridge notifications with the documented detail shape, to the default bus only;
+inventory configurations listed as they were put.
 
 moto 5.2.5 sends ``eTag`` (S3 sends ``etag``), a ``reason`` of ``ObjectCreated`` (S3 sends the
 API name, e.g. ``PutObject``) and delivers to the rules of every bus, not just the default one.
 Source: Amazon S3 User Guide, "Amazon S3 event notifications: EventBridge message structure".
+
+ListBucketInventoryConfigurations in moto 5.2.5 answers ``OptionalFields: ["Field"]`` (the XML
+element's name, not the fields), ``IsEnabled`` as a string and ``IncludedObjectVersions: All``
+whatever was put; here the fields, the boolean and the versions put are answered.
 """
 
 from __future__ import annotations
@@ -66,5 +71,51 @@ def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, ke
         rule.send_to_targets(cast(Any, copy.deepcopy(event)), transform_input=True)
 
 
+def _fields(value: Any) -> list[str]:
+    if isinstance(value, dict):  # xmltodict: {"Field": "Size"} or {"Field": ["Size", ...]}
+        value = value.get("Field", [])
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _list_bucket_inventory_configurations(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    configs = []
+    for inv in self.backend.list_bucket_inventory_configurations(bucket_name=self.bucket_name):
+        config: dict[str, Any] = {
+            "Destination": inv.destination, "IsEnabled": str(inv.is_enabled).lower() == "true", "Id": inv.id,
+            "IncludedObjectVersions": getattr(inv, "included_object_versions", "All"), "Schedule": inv.schedule,
+        }
+        if inv.filters:
+            config["Filter"] = inv.filters
+        if inv.optional_fields:
+            config["OptionalFields"] = _fields(inv.optional_fields)
+        configs.append(config)
+    self.data["Action"] = "ListBucketInventoryConfigurations"
+    return self.serialized(ActionResult({"InventoryConfigurationList": configs, "IsTruncated": False}))
+
+
+def _put_inventory(original: Any) -> Any:
+    def put(self: Any, bucket_name: str, inventory_configuration: dict[str, Any]) -> None:
+        original(self, bucket_name, inventory_configuration)
+        stored = self.get_bucket(bucket_name).inventory_configs[inventory_configuration["Id"]]
+        stored.included_object_versions = inventory_configuration.get("IncludedObjectVersions", "All")
+
+    return put
+
+
+_applied = False
+
+
 def apply() -> None:
+    global _applied
     notifications._send_event_bridge_message = _send_event_bridge_message
+    if _applied:
+        return
+    from moto.s3.models import S3Backend
+    from moto.s3.responses import S3Response
+
+    S3Response.list_bucket_inventory_configurations = _list_bucket_inventory_configurations  # type: ignore[method-assign]
+    S3Backend.put_bucket_inventory_configuration = _put_inventory(  # type: ignore[method-assign]
+        S3Backend.put_bucket_inventory_configuration)
+    _applied = True

@@ -187,6 +187,10 @@ def apply() -> None:
     models.SageMakerModelBackend.stop_training_job = _backend_stop_training_job  # type: ignore[attr-defined]
     responses.SageMakerResponse.stop_training_job = _response_stop_training_job  # type: ignore[attr-defined]
     _applied = True
+    # Tuning jobs, processing jobs and warm pools: the training policy's other jobs.
+    from greenrail_cli.emulator.moto_ext import sagemaker_tuning
+
+    sagemaker_tuning.apply()
 
 
 def set_training_job_status(

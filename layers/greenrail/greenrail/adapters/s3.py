@@ -91,11 +91,13 @@ def write_manifest(bucket: str, key: str, objects: list[tuple[str, str]]) -> str
 
 @calls("s3:CreateJob", "iam:PassRole", central=True)  # S3 Control CreateJob passes the Batch role
 def create_tagging_job(account: str, manifest_bucket: str, manifest_key: str, manifest_etag: str,
-                       tag_key: str, tag_value: str, role_arn: str, report_prefix: str, token: str) -> str:
-    """Prepare an S3 Batch Operations PutObjectTagging job; it waits for confirmation before running."""
+                       tag_key: str, tag_value: str, role_arn: str, report_prefix: str, token: str,
+                       confirm: bool = True) -> str:
+    """Create an S3 Batch Operations PutObjectTagging job; with ``confirm`` it waits for
+    confirmation before running, else it runs at once."""
     response = client("s3control").create_job(
         AccountId=account,
-        ConfirmationRequired=True,
+        ConfirmationRequired=confirm,
         Operation={"S3PutObjectTagging": {"TagSet": [{"Key": tag_key, "Value": tag_value}]}},
         Manifest={
             "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
@@ -111,3 +113,88 @@ def create_tagging_job(account: str, manifest_bucket: str, manifest_key: str, ma
         Description=f"Greenrail storage policy: tag {tag_key}={tag_value}",
     )
     return str(response["JobId"])
+
+
+# ---------------------------------------------------------------- the storage policy's S3 Inventory path
+@calls("s3:GetInventoryConfiguration", central=True)  # ListBucketInventoryConfigurations; this account only
+def inventory_configurations(bucket: str) -> list[dict[str, Any]]:
+    """The bucket's inventory configurations (every page)."""
+    s3, found, token = client("s3"), [], None
+    while True:
+        response = s3.list_bucket_inventory_configurations(Bucket=bucket, **({"ContinuationToken": token} if token else {}))
+        found += list(response.get("InventoryConfigurationList", []))
+        token = response.get("NextContinuationToken")
+        if not response.get("IsTruncated") or not token:
+            return found
+
+
+@calls("s3:PutInventoryConfiguration", central=True)  # this account only (its manifest bucket)
+def put_inventory_configuration(bucket: str, configuration: dict[str, Any]) -> None:
+    client("s3").put_bucket_inventory_configuration(
+        Bucket=bucket, Id=configuration["Id"], InventoryConfiguration=configuration)
+
+
+@calls("s3:ListBucket", central=True)  # ListObjectsV2 of the inventory's destination bucket
+def inventory_runs(bucket: str, prefix: str) -> list[str]:
+    """The sub-folders under ``prefix`` (an inventory's ``YYYY-MM-DDTHH-MMZ/`` runs, ``data/``, ``hive/``)."""
+    paginator = client("s3").get_paginator("list_objects_v2")
+    found: list[str] = []
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        found += [str(p["Prefix"]) for p in page.get("CommonPrefixes", [])]
+    return found
+
+
+@calls("s3:GetObject", central=True)  # manifests, result files and fragments in Greenrail's account
+def read_object(bucket: str, key: str) -> bytes:
+    return bytes(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+@calls("s3:GetObject", central=True)  # HeadObject is authorised as GetObject
+def object_size(bucket: str, key: str) -> int | None:
+    """The object's size, or None when it is gone (404; 403 to a role without s3:ListBucket on
+    the bucket, as S3 answers then: a file the caller cannot read is as good as gone)."""
+    try:
+        return int(client("s3").head_object(Bucket=bucket, Key=key)["ContentLength"])
+    except Exception as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"):
+            return None
+        raise
+
+
+@calls("s3:GetObject", central=True)  # a ranged GET: the request HEAD would cost
+def object_start(bucket: str, key: str, length: int) -> bytes | None:
+    """The object's first ``length`` bytes, or None when it is gone (404, or 403 as for object_size)."""
+    try:
+        return bytes(client("s3").get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")["Body"].read())
+    except Exception as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"):
+            return None
+        raise
+
+
+@calls("s3:PutObject", central=True)  # Greenrail's own files in the manifest bucket
+def write_object(bucket: str, key: str, body: bytes) -> str:
+    """Write an object; returns its ETag."""
+    return str(client("s3").put_object(Bucket=bucket, Key=key, Body=body)["ETag"]).strip('"')
+
+
+# ---------------------------------------------------------------- the training policy's data locality
+@calls("s3:GetBucketLocation")
+def bucket_region(bucket: str) -> str:
+    """The bucket's region (GetBucketLocation answers no constraint for us-east-1, ``EU`` for eu-west-1)."""
+    constraint = client("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, str(constraint))
+
+
+@calls("s3:ListBucket")  # ListObjectsV2
+def prefix_size(bucket: str, prefix: str, max_objects: int) -> tuple[int, int, bool]:
+    """(bytes, objects, truncated) under the prefix, listing at most ``max_objects`` objects."""
+    paginator = client("s3").get_paginator("list_objects_v2")
+    size = count = 0
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": 1000}):
+        for item in page.get("Contents", []):
+            if count >= max_objects:
+                return size, count, True
+            size += int(item.get("Size", 0))
+            count += 1
+    return size, count, False

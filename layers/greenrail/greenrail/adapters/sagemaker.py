@@ -113,3 +113,134 @@ def describe_endpoint(name: str, region: str | None = None) -> dict[str, Any]:
             raise EndpointNotFound(name) from exc
         raise
     return response
+
+
+# ---------------------------------------------------------------- tuning jobs, processing jobs, warm pools
+LIST_PAGE_SIZE = 100  # ListTrainingJobsForHyperParameterTuningJob, ListProcessingJobs, ListTrainingJobs: MaxResults <= 100
+MAX_CHILD_PAGES = 20  # a tuning job's children read at most 2,000 (the rest is flagged truncated)
+
+
+@calls("sagemaker:DescribeHyperParameterTuningJob")
+def describe_tuning_job(name: str, region: str | None = None) -> dict[str, Any]:
+    try:
+        response: dict[str, Any] = client("sagemaker", region).describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=name)
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise TrainingJobNotFound(name) from exc
+        raise
+    return response
+
+
+@calls("sagemaker:ListTrainingJobsForHyperParameterTuningJob")
+def tuning_job_children(name: str, max_pages: int | None = None,
+                        region: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """The tuning job's training jobs (summaries), at most ``max_pages`` pages (default
+    :data:`MAX_CHILD_PAGES`); True when more remain."""
+    kwargs: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": LIST_PAGE_SIZE}
+    children: list[dict[str, Any]] = []
+    for _ in range(max_pages or MAX_CHILD_PAGES):
+        response = client("sagemaker", region).list_training_jobs_for_hyper_parameter_tuning_job(**kwargs)
+        children.extend(response.get("TrainingJobSummaries", []))
+        token = response.get("NextToken")
+        if not token:
+            return children, False
+        kwargs["NextToken"] = token
+    return children, True
+
+
+@calls("sagemaker:StopHyperParameterTuningJob")
+def stop_tuning_job(name: str, region: str | None = None) -> None:
+    try:
+        client("sagemaker", region).stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise TrainingJobNotFound(name) from exc
+        if error_code(exc) == "ValidationException":
+            raise TrainingJobNotStoppable(_message(exc)) from exc
+        raise
+
+
+@calls("sagemaker:DescribeProcessingJob")
+def describe_processing_job(name: str, region: str | None = None) -> dict[str, Any]:
+    try:
+        response: dict[str, Any] = client("sagemaker", region).describe_processing_job(ProcessingJobName=name)
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise TrainingJobNotFound(name) from exc
+        raise
+    return response
+
+
+@calls("sagemaker:StopProcessingJob")
+def stop_processing_job(name: str, region: str | None = None) -> None:
+    try:
+        client("sagemaker", region).stop_processing_job(ProcessingJobName=name)
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise TrainingJobNotFound(name) from exc
+        if error_code(exc) == "ValidationException":
+            raise TrainingJobNotStoppable(_message(exc)) from exc
+        raise
+
+
+@calls("sagemaker:UpdateTrainingJob")
+def release_warm_pool(name: str, region: str | None = None) -> None:
+    """KeepAlivePeriodInSeconds 0: SageMaker terminates the job's retained (warm pool) instances."""
+    try:
+        client("sagemaker", region).update_training_job(
+            TrainingJobName=name, ResourceConfig={"KeepAlivePeriodInSeconds": 0})
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise TrainingJobNotFound(name) from exc
+        if error_code(exc) == "ValidationException":
+            raise TrainingJobNotStoppable(_message(exc)) from exc
+        raise
+
+
+@calls("sagemaker:Search")
+def search_in_progress_tuning_jobs(region: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every InProgress tuning job, as Search's ``HyperParameterTuningJob`` records (tags inline)."""
+    kwargs: dict[str, Any] = {
+        "Resource": "HyperParameterTuningJob",
+        "SearchExpression": {"Filters": [
+            {"Name": "HyperParameterTuningJobStatus", "Operator": "Equals", "Value": "InProgress"}]},
+        "MaxResults": SEARCH_PAGE_SIZE,
+    }
+    while True:
+        response = client("sagemaker", region).search(**kwargs)
+        for result in response.get("Results", []):
+            job = result.get("HyperParameterTuningJob")
+            if job:
+                yield job
+        token = response.get("NextToken")
+        if not token:
+            return
+        kwargs["NextToken"] = token
+
+
+@calls("sagemaker:ListProcessingJobs")
+def in_progress_processing_job_names(region: str | None = None) -> Iterator[str]:
+    kwargs: dict[str, Any] = {"StatusEquals": "InProgress", "MaxResults": LIST_PAGE_SIZE}
+    while True:
+        response = client("sagemaker", region).list_processing_jobs(**kwargs)
+        for summary in response.get("ProcessingJobSummaries", []):
+            yield summary["ProcessingJobName"]
+        token = response.get("NextToken")
+        if not token:
+            return
+        kwargs["NextToken"] = token
+
+
+@calls("sagemaker:ListTrainingJobs")
+def warm_pool_job_names(region: str | None = None) -> Iterator[str]:
+    """Training jobs whose warm pool is Available (kept warm, not reused)."""
+    kwargs: dict[str, Any] = {"WarmPoolStatusEquals": "Available", "MaxResults": LIST_PAGE_SIZE}
+    while True:
+        response = client("sagemaker", region).list_training_jobs(**kwargs)
+        for summary in response.get("TrainingJobSummaries", []):
+            yield summary["TrainingJobName"]
+        token = response.get("NextToken")
+        if not token:
+            return
+        kwargs["NextToken"] = token

@@ -1,4 +1,4 @@
-"""AWS Step Functions: starting Greenrail's own workflows. No thresholds live here."""
+"""AWS Step Functions: starting Greenrail's own workflows and resuming their waiting Tasks. No thresholds live here."""
 
 from __future__ import annotations
 
@@ -25,3 +25,16 @@ def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) 
             raise AlreadyStarted(name) from exc
         raise
     return str(response["executionArn"])
+
+
+@calls("states:SendTaskSuccess", central=True)
+def send_task_success(token: str, output: dict[str, Any]) -> bool:
+    """Resume the Task waiting for ``token`` (``.waitForTaskToken``) with ``output``; False when no
+    Task waits for it any more (it timed out, or its execution ended): there is nothing to resume."""
+    try:
+        client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output, sort_keys=True))
+    except Exception as exc:
+        if error_code(exc) in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+            return False
+        raise
+    return True

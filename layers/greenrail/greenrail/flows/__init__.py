@@ -14,10 +14,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from greenrail.decision import Decision
+from greenrail.validation import BucketName, ObjectKey, Utf8Text
 
 Once = Callable[[dict[str, Any], Callable[[], Any]], Any]
 Publish = Callable[[list[Decision]], Any]
+
+
+# ---------------------------------------------------------------- what Step Functions passes a Map's last step
+class StepError(BaseModel):
+    """A Catch's ``ResultPath``: the error of the step that failed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    Error: Utf8Text = Field(default="States.TaskFailed", max_length=256)
+    Cause: Utf8Text = ""
+
+
+class ResultLocation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    Bucket: BucketName
+    Key: ObjectKey
+
+
+class MapOutput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ResultWriterDetails: ResultLocation | None = None
 
 
 class _HeldBack(Exception):

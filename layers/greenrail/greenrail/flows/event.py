@@ -129,3 +129,31 @@ def _record(job_key: dict[str, Any], job: dict[str, Any], policy: carbon_policy.
                               "training_job": str(figures.get("training_job")),
                               "estimated": str(figures.get("estimated"))}
     return result
+
+
+def training_job_started(detail: Any, account: str | None, event_id: str | None,
+                         policy: carbon_policy.CarbonPolicy, context: Any = None) -> dict[str, Any]:
+    """The pre-flight carbon estimate of a job entering InProgress, once per job (SageMaker sends an
+    InProgress event at each secondary status). Read from the event alone: nothing is described."""
+    from greenrail.events import validation_problems
+
+    started = carbon_policy.parse_starting_job(detail)
+    if not isinstance(started, carbon_policy.StartingJob):
+        logger.warning("malformed training job event: ignored", extra={"problems": validation_problems(started)})
+        return {"status": "ignored", "metrics": ["MalformedEvents"]}
+    job_account, job_region = location(started.TrainingJobArn)
+    job_key = {"job_arn": started.TrainingJobArn, "preflight": True}
+
+    def work() -> dict[str, Any]:
+        decision = carbon_policy.preflight_training_job(
+            started, policy, account=job_account or account or account_id(), region=job_region or region(),
+            event_id=event_id)
+        if decision is None:
+            return {"status": "skipped", "metrics": []}
+        bus.publish([decision])
+        logger.info("pre-flight carbon", extra={"training_job": started.TrainingJobName, "reason": decision.reason})
+        return {"status": "decided", "decision": decision.model_dump(mode="json"), "metrics": ["PreflightEstimates"]}
+
+    if not settings().state_table:
+        return work()
+    return dict(run_once(job_key, work, "carbon-preflight", context))

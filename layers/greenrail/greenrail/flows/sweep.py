@@ -87,7 +87,11 @@ def sweep_account(account: str, own: str, policy: storage.StoragePolicy, context
     with acting_in(account):
         for bucket in storage.governed_buckets(policy):
             try:
-                result = sweep_bucket(bucket, policy, account, region(), blast, once, bus.publish)
+                if account == own and (started := from_inventory(bucket, policy, account)):
+                    report["buckets"][bucket.name] = started  # the inventory state machine sweeps it
+                    continue
+                result = sweep_bucket(bucket, policy, account, region(), blast, once, bus.publish,
+                                      may_create_inventory=account == own)
             except Exception as exc:  # one bucket's failure must not stop the others
                 code = error_code(exc)
                 logger.error("bucket sweep failed", extra={"bucket": bucket.name, "error": code, "detail": str(exc)})
@@ -101,14 +105,53 @@ def sweep_account(account: str, own: str, policy: storage.StoragePolicy, context
     return report
 
 
+def from_inventory(bucket: storage.Bucket, policy: storage.StoragePolicy, account: str) -> dict[str, Any] | None:
+    """Start the inventory sweep of a bucket that has a usable S3 Inventory (this account only,
+    with a manifest bucket and the inventory state machine deployed); None: list it instead."""
+    from greenrail.flows import inventory
+
+    machine = settings().storage_inventory_arn
+    if not (policy.inventory.enabled and policy.sweep.manifest_bucket and machine) \
+            or policy.exemptions.exempts(bucket.name, bucket.tags):
+        return None
+    try:
+        manifest = inventory.find_inventory(bucket.name, policy)
+    except Exception as exc:  # no inventory permission on that bucket, its destination unreadable...
+        logger.warning("cannot read the bucket's inventory configuration: listing it",
+                       extra={"bucket": bucket.name, "error": error_code(exc)})
+        return None
+    if manifest is None:
+        return None
+    return inventory.start(bucket.name, manifest, policy, account, region(), machine)
+
+
 def sweep_bucket(bucket: storage.Bucket, policy: storage.StoragePolicy, account: str, region: str,
-                 blast_radius: Any, once: Once, publish: Publish) -> SweepResult:
+                 blast_radius: Any, once: Once, publish: Publish, may_create_inventory: bool = False) -> SweepResult:
     """Backfill one governed bucket: per object below the batch threshold, a Batch job above it.
 
     Only objects without tags go into a Batch Operations job (S3PutObjectTagging replaces an
     object's whole tag set); tagged objects are always tagged one by one, keeping their tags.
+    A bucket of more objects than ``inventory.listing_threshold`` is not listed further: one
+    ``recommend-inventory`` decision instead (S3 Inventory then feeds the inventory sweep).
     """
-    scanned = storage.scan_bucket(bucket, policy, account, region, policy.mode)
+    from itertools import islice
+
+    from greenrail.adapters import s3
+    from greenrail.flows import inventory
+
+    threshold = policy.inventory.listing_threshold
+    listing = list(islice(s3.list_objects(bucket.name), threshold + 1))
+    if len(listing) > threshold:
+        subject = {"bucket": bucket.name, "recommend-inventory": threshold, "mode": policy.mode.value}
+
+        def recommend() -> dict[str, Any]:  # once: one decision (and one configuration created)
+            decision = inventory.recommend_inventory(bucket, policy, account, region, len(listing),
+                                                     may_create_inventory)
+            publish([decision])
+            return decision.model_dump(mode="json")
+
+        return SweepResult(bucket.name, evaluated=0, decisions=[Decision.model_validate(once(subject, recommend))])
+    scanned = storage.scan_bucket(bucket, policy, account, region, policy.mode, listing=listing)
     result = SweepResult(bucket.name, evaluated=len(scanned))
     pending = [(d, o) for d, o in scanned if d.action == "tag"]
     # objects tagged by a run that failed before announcing: settle_object finds its record

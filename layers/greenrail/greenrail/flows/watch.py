@@ -19,14 +19,14 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from greenrail import bus, validation
 from greenrail.adapters import stepfunctions
 from greenrail.arn import account_of
 from greenrail.aws import acting_in
 from greenrail.decision import Decision, Mode
-from greenrail.policies.training import UNREADABLE, TrainingPolicy, apply, evaluate
+from greenrail.policies.training import UNREADABLE, TrainingPolicy, apply, evaluate_watched
 from greenrail.sagemaker_facts import DEFAULT_MAX_RUNTIME_SECONDS, STOPPED_STATUSES, TERMINAL_STATUSES
 from greenrail.state import BlastRadius, mark_announced, recall_stop, remember_stop
 
@@ -41,14 +41,23 @@ MAX_ITERATIONS_CAP = 2_000
 
 
 class TrainingJobDetail(BaseModel):
-    """What the watch needs of a ``SageMaker Training Job State Change`` event's detail."""
+    """What the watch needs of a ``SageMaker Training Job State Change`` event's detail (a
+    processing or tuning job's event is read into the same shape: :func:`parse_start`)."""
 
     model_config = ConfigDict(extra="ignore")
 
     TrainingJobName: validation.TrainingJobName
-    TrainingJobArn: validation.TrainingJobArn  # its account is the one acted in: twelve digits, a known region
+    # its account is the one acted in: twelve digits, a known region; a training, processing or tuning job
+    TrainingJobArn: validation.SageMakerJobArn
     TrainingJobStatus: str = Field(pattern=r"^[A-Za-z]{1,32}$")
     StoppingCondition: dict[str, Any] = Field(default_factory=dict)
+    ResourceConfig: dict[str, Any] = Field(default_factory=dict)  # KeepAlivePeriodInSeconds: the warm pool
+
+    @property
+    def kind(self) -> str:
+        """``training``, ``processing`` or ``tuning``: the execution name's prefix."""
+        resource = self.TrainingJobArn.split(":", 5)[-1].split("/", 1)[0]
+        return {"processing-job": "processing", "hyper-parameter-tuning-job": "tuning"}.get(resource, "training")
 
 
 class TrainingJobStateChange(BaseModel):
@@ -62,14 +71,91 @@ class TrainingJobStateChange(BaseModel):
     region: validation.Region | None = None
     detail: TrainingJobDetail
 
+    @field_validator("detail")
+    @classmethod
+    def _a_training_job(cls, detail: TrainingJobDetail) -> TrainingJobDetail:
+        _of_kind(detail.TrainingJobArn, "training-job")
+        return detail
 
-def execution_name(job_name: str, account: str | None = None) -> str:
+
+def _of_kind(arn: str, resource: str) -> str:
+    """The ARN, when it names a ``resource`` (a forged event may not name another kind of job)."""
+    if arn.split(":", 5)[-1].split("/", 1)[0] != resource:
+        raise ValueError(f"not a {resource} ARN")
+    return arn
+
+
+class ProcessingJobDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ProcessingJobName: validation.TrainingJobName
+    ProcessingJobArn: validation.SageMakerJobArn
+    ProcessingJobStatus: str = Field(pattern=r"^[A-Za-z]{1,32}$")
+    StoppingCondition: dict[str, Any] = Field(default_factory=dict)
+    MonitoringScheduleArn: str | None = None
+
+    @field_validator("ProcessingJobArn")
+    @classmethod
+    def _a_processing_job(cls, arn: str) -> str:
+        return _of_kind(arn, "processing-job")
+
+
+class TuningJobDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    HyperParameterTuningJobName: validation.TrainingJobName
+    HyperParameterTuningJobArn: validation.SageMakerJobArn
+    HyperParameterTuningJobStatus: str = Field(pattern=r"^[A-Za-z]{1,32}$")
+
+    @field_validator("HyperParameterTuningJobArn")
+    @classmethod
+    def _a_tuning_job(cls, arn: str) -> str:
+        return _of_kind(arn, "hyper-parameter-tuning-job")
+
+
+class ProcessingJobStateChange(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    source: Literal["aws.sagemaker"]
+    detail_type: Literal["SageMaker Processing Job State Change"] = Field(alias="detail-type")
+    detail: ProcessingJobDetail
+
+
+class TuningJobStateChange(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    source: Literal["aws.sagemaker"]
+    detail_type: Literal["SageMaker HyperParameter Tuning Job State Change"] = Field(alias="detail-type")
+    detail: TuningJobDetail
+
+
+def parse_start(event: Any) -> TrainingJobDetail:
+    """A training, processing or tuning job's state change, as the watch's one detail shape
+    (raises pydantic.ValidationError: the training event's errors when it is none of the three).
+    A Model Monitor schedule's processing job is never watched: its status is read as ``Monitoring``."""
+    detail_type = event.get("detail-type") if isinstance(event, dict) else None
+    if detail_type == "SageMaker Processing Job State Change":
+        processing = ProcessingJobStateChange.model_validate(event).detail
+        return TrainingJobDetail(
+            TrainingJobName=processing.ProcessingJobName, TrainingJobArn=processing.ProcessingJobArn,
+            TrainingJobStatus="Monitoring" if processing.MonitoringScheduleArn else processing.ProcessingJobStatus,
+            StoppingCondition=processing.StoppingCondition)
+    if detail_type == "SageMaker HyperParameter Tuning Job State Change":
+        tuning = TuningJobStateChange.model_validate(event).detail
+        return TrainingJobDetail(
+            TrainingJobName=tuning.HyperParameterTuningJobName, TrainingJobArn=tuning.HyperParameterTuningJobArn,
+            TrainingJobStatus=tuning.HyperParameterTuningJobStatus,
+            StoppingCondition={"MaxRuntimeInSeconds": MAX_ITERATIONS_CAP * 86_400})  # bounded by the cap
+    return TrainingJobStateChange.model_validate(event).detail
+
+
+def execution_name(job_name: str, account: str | None = None, kind: str = "training") -> str:
     """``training-<job>`` for a job in Greenrail's own account, ``training-<account>-<job>`` for
     one in another (member) account — job names are unique only per account and region — made
     safe; a hash keeps it unique if anything had to change."""
     raw = f"{account}-{job_name}" if account else job_name
     safe = _UNSAFE.sub("-", raw)
-    name = f"training-{safe}"
+    name = f"{kind}-{safe}"
     if safe != raw or len(name) > EXECUTION_NAME_MAX:
         digest = hashlib.sha256(f"{account or ''}:{job_name}".encode()).hexdigest()[:10]
         name = f"{name[: EXECUTION_NAME_MAX - 11]}-{digest}"
@@ -83,6 +169,10 @@ def watch_input(detail: TrainingJobDetail, interval_minutes: int) -> dict[str, A
         max_runtime = int(detail.StoppingCondition.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS))
     except (TypeError, ValueError):
         max_runtime = DEFAULT_MAX_RUNTIME_SECONDS
+    try:  # a warm pool outlives the job by its keep-alive period
+        max_runtime += int(detail.ResourceConfig.get("KeepAlivePeriodInSeconds") or 0)
+    except (TypeError, ValueError):
+        pass
     iterations = min(MAX_ITERATIONS_CAP, math.ceil(max_runtime / interval) + 4)
     return {
         "job_name": detail.TrainingJobName,
@@ -104,7 +194,7 @@ def start(detail: TrainingJobDetail, policy: TrainingPolicy, state_machine_arn: 
         return {"started": False, "reason": "training policy is off"}
     job_account = account_of(detail.TrainingJobArn)
     foreign = job_account if own_account and job_account and job_account != own_account else None
-    name = execution_name(detail.TrainingJobName, foreign)
+    name = execution_name(detail.TrainingJobName, foreign, detail.kind)
     try:
         arn = stepfunctions.start_execution(state_machine_arn, name, watch_input(detail, policy.check_interval_minutes))
     except stepfunctions.AlreadyStarted:
@@ -145,9 +235,9 @@ def should_publish(decision: Decision, previous_action: str) -> bool:
     """
     if decision.status == UNREADABLE:
         return False
-    if decision.action == "stop":
-        return previous_action != "stop" or decision.applied
-    return previous_action == "stop" and decision.status != "Stopping"
+    if decision.action != "none":  # a stop, a warm pool release or a recommendation
+        return previous_action != decision.action or decision.applied
+    return previous_action != "none" and decision.status != "Stopping"
 
 
 def watch_step(
@@ -159,7 +249,8 @@ def watch_step(
     job_arn: str | None = None,
 ) -> WatchStep:
     with acting_in(account_of(job_arn)):  # a member account's job: read and stopped through its role
-        decision = apply(evaluate(job_name, policy, now, job_arn=job_arn), policy, blast_radius)
+        evaluated, warm_pool = evaluate_watched(job_name, policy, now, job_arn=job_arn)
+        decision = apply(evaluated, policy, blast_radius)
     status = decision.status or "Unknown"
     recovered = False
     if decision.applied:
@@ -176,7 +267,9 @@ def watch_step(
                 "status": status, "announced_late": True,
             })
     publish = recovered or should_publish(decision, previous_action)
-    ended = status in TERMINAL_STATUSES or status == "NotFound"
+    # A finished training job whose warm pool was Available is watched on: released (or not yet
+    # due), the next turn finds it Terminated and announces it compliant.
+    ended = (status in TERMINAL_STATUSES and not warm_pool) or status == "NotFound"
     return WatchStep(
         # A late stop announcement on a Stopped job: one more turn publishes the compliant decision.
         done=(ended and not recovered) or policy.mode is Mode.OFF,

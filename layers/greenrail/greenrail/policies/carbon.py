@@ -24,8 +24,18 @@ The whole rule, in order:
    object or would exceed the service's 100,000 characters, is left untouched and the decision
    says why. In dry-run the decision is published and nothing is written.
 
-The decision is informational, not a compliance verdict (compliant False with severity
-INFORMATIONAL: the auditor records it without a Compliance status), with no savings.
+The record also carries Hugging Face's ``co2_eq_emissions`` keys (``co2_eq_emissions.emissions`` in
+grams, ``.source``, ``.training_type``, ``.geographical_location``, ``.hardware_used``; custom_details
+is a map of strings, so each is a string) and the same job in the lowest-carbon regions that offer its
+instance type (``greenrail_carbon_greener_regions``), restricted to ``carbon.preflight.residency``.
+
+Pre-flight (a training job entering InProgress, once per job): an ``estimate-carbon`` decision with
+the job's upper bound, ``MaxRuntimeInSeconds`` on all its instances at the policy's assumed
+utilization (flagged estimated), in kWh and kgCO2e, and the same job in the lowest-carbon regions
+that offer its instance type (``greenrail.carbon.compare_regions``). Nothing is changed.
+
+The decisions are informational, not compliance verdicts (compliant False with severity
+INFORMATIONAL: the auditor records them without a Compliance status), with no savings.
 """
 
 from __future__ import annotations
@@ -34,9 +44,9 @@ import copy
 import json
 import math
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from greenrail import arn as arns
 from greenrail import carbon
@@ -45,16 +55,31 @@ from greenrail.aws import error_code
 from greenrail.config import BlastRadiusCap, Exemptions, Strict
 from greenrail.decision import Decision, Mode
 from greenrail.protocol import PolicyDefinition, Rule, Trigger
-from greenrail.sagemaker_facts import TERMINAL_STATUSES, TRAINING_NAMESPACE, host_dimension
+from greenrail.sagemaker_facts import (
+    DEFAULT_MAX_RUNTIME_SECONDS,
+    TERMINAL_STATUSES,
+    TRAINING_NAMESPACE,
+    host_dimension,
+)
 from greenrail.state import BlastRadius
 
 POLICY: Final = "carbon"
+
+
+class PreflightPolicy(Strict):
+    """``carbon.preflight``: the estimate published when a training job starts."""
+
+    enabled: bool = True
+    residency: Literal["EU", "US", "APAC"] | None = None  # compare only within this group
+    regions_shown: int = Field(default=3, ge=1, le=40)
+    offered_regions: dict[str, list[str]] = Field(default_factory=dict)  # family -> regions offering it
 
 
 class CarbonPolicy(Strict):
     """The policy document's ``carbon:`` section."""
 
     mode: Mode = Mode.DRY_RUN
+    preflight: PreflightPolicy = Field(default_factory=PreflightPolicy)
     model_card_tag_key: str = "greenrail:model-card"
     create_draft_cards: bool = True
     default_utilization: float = Field(default=0.5, ge=0, le=1)
@@ -63,6 +88,8 @@ class CarbonPolicy(Strict):
 
 
 ACTION: Final = "publish-carbon-record"
+PREFLIGHT_ACTION: Final = "estimate-carbon"
+HF_PREFIX = "co2_eq_emissions."  # Hugging Face model card metadata, one key per field
 SEVERITY = "INFORMATIONAL"
 METRIC_GROUP = "Sustainability"
 DRAFT_PREFIX = "greenrail-"
@@ -70,6 +97,7 @@ CUSTOM_PREFIX = "greenrail_carbon_"
 MAX_DATAPOINTS_PER_HOST = 1440
 MANAGED_TAG = "greenrail:managed"  # on the Draft cards Greenrail creates, with JOB_TAG
 JOB_TAG = "greenrail:training-job"
+TRAINING_TYPE_TAG = "greenrail:training-type"  # e.g. pre-training, fine-tuning (Hugging Face's training_type)
 
 
 class CardStore(Protocol):
@@ -168,8 +196,10 @@ def measure_utilization(job: dict[str, Any]) -> Utilization:
 
     groups = instance_groups(job)
     start, end = job.get("TrainingStartTime"), job.get("TrainingEndTime")
-    if len(groups) != 1 or not isinstance(start, datetime) or not isinstance(end, datetime) or end <= start:
+    if len(groups) != 1 or not isinstance(start, datetime) or not isinstance(end, datetime):
         return Utilization()  # heterogeneous clusters name hosts per group: not measured, falls back
+    if (end - start).total_seconds() < 60:  # no datapoint yet (the metrics are per minute), and
+        return Utilization()  # CloudWatch refuses a StartTime equal to EndTime at its second resolution
     instance_type, count = groups[0]
     try:
         spec = carbon.instance_spec(instance_type)
@@ -225,7 +255,42 @@ def _number(value: float) -> float:
     return float(f"{value:.6g}")
 
 
-def custom_details(record: carbon.CarbonEstimate, job_arn: str) -> dict[str, str]:
+def hugging_face_emissions(record: carbon.CarbonEstimate, job: dict[str, Any], region: str,
+                           training_type: str | None = None) -> dict[str, str]:
+    """Hugging Face's ``co2_eq_emissions`` fields for the record (emissions in grams), as strings."""
+    country = carbon.grid_factor(region).country
+    hardware = ", ".join(_hardware(t, n) for t, n in instance_groups(job)) or "unknown"
+    return {
+        "emissions": f"{record.kgco2e * 1000:.6g}",
+        "source": f"Greenrail, {record.method} (Cloud Carbon Footprint's method)",
+        "training_type": training_type or "unknown",
+        "geographical_location": f"AWS {region}" + (f" ({country})" if country else ""),
+        "hardware_used": hardware,
+    }
+
+
+def _hardware(instance_type: str, count: int) -> str:
+    try:
+        spec = carbon.instance_spec(instance_type)
+    except carbon.UnknownInstanceType:
+        return f"{count} x {instance_type}"
+    accelerators = f" ({spec.gpu_count} x {spec.gpu_model} each)" if spec.gpu_count else ""
+    return f"{count} x {instance_type}{accelerators}"
+
+
+def comparison_text(comparison: carbon.Comparison | None, shown: int) -> str | None:
+    """``eu-north-1 0.0296 kgCO2e; eu-west-3 0.0737 kgCO2e; ...`` (the lowest ``shown``)."""
+    if comparison is None or not comparison.regions:
+        return None
+    lines = [f"{r.region} {r.kgco2e:.4g} kgCO2e" + (" (estimated)" if r.estimated else "")
+             for r in comparison.regions[:shown]]
+    scope = f" within {comparison.residency}" if comparison.residency else ""
+    return f"same job, lowest-carbon regions offering {comparison.instance_type}{scope}: " + "; ".join(lines)
+
+
+def custom_details(record: carbon.CarbonEstimate, job_arn: str, job: dict[str, Any] | None = None,
+                   region: str | None = None, comparison: str | None = None,
+                   training_type: str | None = None) -> dict[str, str]:
     limit = cards_adapter.CUSTOM_DETAIL_MAX_CHARS
     fields = {
         "training_job_arn": job_arn,
@@ -240,7 +305,13 @@ def custom_details(record: carbon.CarbonEstimate, job_arn: str) -> dict[str, str
     }
     if record.notes:
         fields["notes"] = "; ".join(record.notes)
-    return {CUSTOM_PREFIX + key: value[:limit] for key, value in fields.items()}
+    if comparison:
+        fields["greener_regions"] = comparison
+    details = {CUSTOM_PREFIX + key: value[:limit] for key, value in fields.items()}
+    if job is not None and region:
+        hf = hugging_face_emissions(record, job, region, training_type)
+        details.update({HF_PREFIX + key: value[:limit] for key, value in hf.items()})
+    return details
 
 
 def metric_group(record: carbon.CarbonEstimate) -> dict[str, Any]:
@@ -266,7 +337,8 @@ def metric_group(record: carbon.CarbonEstimate) -> dict[str, Any]:
 
 
 def with_record(
-    content_text: str, record: carbon.CarbonEstimate, job_name: str, job_arn: str
+    content_text: str, record: carbon.CarbonEstimate, job_name: str, job_arn: str,
+    extra_details: dict[str, str] | None = None,
 ) -> tuple[str, bool]:
     """(new content, changed): ``content_text`` with the record added; raises CardContentError."""
     try:
@@ -281,7 +353,7 @@ def with_record(
     additional = content.setdefault("additional_information", {})
     if not isinstance(additional, dict) or not isinstance(additional.setdefault("custom_details", {}), dict):
         raise CardContentError("additional_information.custom_details is not an object")
-    additional["custom_details"].update(custom_details(record, job_arn))
+    additional["custom_details"].update(extra_details or custom_details(record, job_arn))
     evaluations = content.setdefault("evaluation_details", [])
     if not isinstance(evaluations, list):
         raise CardContentError("evaluation_details is not a list")
@@ -381,6 +453,11 @@ def record_training_job(
         record, figures = compute_record(job, measured, policy, region)
     except ValueError as exc:  # UnknownInstanceType included
         return decide(f"carbon record not computed: {exc}", error=str(exc))
+    comparison = _comparison(job, figures["hours"], figures["cpu_utilization"], figures["gpu_utilization"], policy)
+    if comparison is not None:
+        figures["greener_regions"] = [r.as_dict() for r in comparison.regions[: policy.preflight.regions_shown]]
+    details = custom_details(record, arn, job, region, comparison_text(comparison, policy.preflight.regions_shown),
+                             training_type=tags.get(TRAINING_TYPE_TAG))
     outcome = _publish(
         card,
         record,
@@ -389,6 +466,7 @@ def record_training_job(
         cards,
         blast_radius,
         may_create=tagged_card is not None or policy.create_draft_cards,
+        details=details,
     )
     if outcome.error:
         figures["error"] = outcome.error
@@ -485,14 +563,14 @@ def _refusal(card: str, existing: cards_adapter.ModelCard, job: dict[str, Any], 
 
 def _extend(
     card: str, existing: cards_adapter.ModelCard | None, record: carbon.CarbonEstimate, job: dict[str, Any],
-    cards: CardStore,
+    cards: CardStore, details: dict[str, str] | None = None,
 ) -> tuple[str | None, _Outcome | None]:
     """(new content, None) when the card can take the record, else (None, why not)."""
     if existing is not None and (refused := _refusal(card, existing, job, cards)) is not None:
         return None, refused
     base = existing.content if existing is not None else _draft_content(job["TrainingJobName"])
     try:
-        content, changed = with_record(base, record, job["TrainingJobName"], job["TrainingJobArn"])
+        content, changed = with_record(base, record, job["TrainingJobName"], job["TrainingJobArn"], details)
     except CardContentError as exc:
         return None, _Outcome(reason=f"model card {card} left unchanged: {exc}", error=str(exc))
     if not changed:
@@ -509,11 +587,12 @@ def _publish(
     blast_radius: BlastRadius | None,
     *,
     may_create: bool,
+    details: dict[str, str] | None = None,
 ) -> _Outcome:
     existing = cards.describe(card)
     if existing is None and not may_create:
         return _Outcome(reason="no model card tagged and draft cards are disabled: record not written")
-    content, refused = _extend(card, existing, record, job, cards)
+    content, refused = _extend(card, existing, record, job, cards, details)
     if refused is not None or content is None:
         return refused or _Outcome(reason="no content")
     verb = "new version of" if existing is not None else "new Draft card"
@@ -533,12 +612,130 @@ def _publish(
             raise
         # Created meanwhile (another invocation, or a person): add the record to that card instead,
         # if it is a Draft of the job's.
-        content, refused = _extend(card, cards.describe(card), record, job, cards)
+        content, refused = _extend(card, cards.describe(card), record, job, cards, details)
         if refused is not None or content is None:
             return refused or _Outcome(reason="no content")
         cards.update_content(card, content)
         return _Outcome(reason=f"carbon record written as a new version of {card}", applied=True)
     return _Outcome(reason=f"carbon record written as a {verb} {card}", applied=True)
+
+
+# --- pre-flight ----------------------------------------------------------------------------------
+
+
+def _comparison(job: dict[str, Any], hours: float, cpu: float | None, gpu: float | None,
+                policy: CarbonPolicy) -> carbon.Comparison | None:
+    """The job in every region offering its instance type (single-type jobs only), or None."""
+    groups = instance_groups(job)
+    if len(groups) != 1 or hours <= 0:
+        return None
+    instance_type, count = groups[0]
+    try:
+        return carbon.compare_regions(instance_type, hours, count=count, cpu_util=cpu, gpu_util=gpu,
+                                      residency=policy.preflight.residency,
+                                      offered=policy.preflight.offered_regions or None)
+    except ValueError:
+        return None
+
+
+class _Stopping(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    MaxRuntimeInSeconds: int = Field(default=DEFAULT_MAX_RUNTIME_SECONDS, gt=0, le=28 * 86_400)
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    InstanceType: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9.-]+$")
+    InstanceCount: int = Field(default=1, ge=1, le=10_000)
+
+
+class _Resources(_Group):
+    InstanceType: str = Field(default="", max_length=64, pattern=r"^[a-z0-9.-]*$")
+    InstanceGroups: list[_Group] = Field(default_factory=list, max_length=20)
+
+
+class StartingJob(BaseModel):
+    """What the pre-flight reads from a ``SageMaker Training Job State Change`` (InProgress) detail."""
+
+    model_config = ConfigDict(extra="ignore")
+    TrainingJobName: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    TrainingJobArn: str = Field(min_length=1, max_length=256, pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:training-job/.+$")
+    TrainingJobStatus: Literal["InProgress"]
+    ResourceConfig: _Resources
+    StoppingCondition: _Stopping = Field(default_factory=_Stopping)
+    Tags: dict[str, str] = Field(default_factory=dict)
+
+    def job(self) -> dict[str, Any]:
+        """The shape ``instance_groups`` reads (DescribeTrainingJob's)."""
+        return {"TrainingJobName": self.TrainingJobName, "TrainingJobArn": self.TrainingJobArn,
+                "ResourceConfig": self.ResourceConfig.model_dump(exclude_defaults=False)}
+
+
+def preflight_training_job(started: StartingJob, policy: CarbonPolicy, *, account: str, region: str,
+                           event_id: str | None = None) -> Decision | None:
+    """The pre-flight estimate of a starting job: its upper bound here and in greener regions.
+
+    None when the policy is off, the pre-flight disabled or the job exempt.
+    """
+    if policy.mode == Mode.OFF or not policy.preflight.enabled:
+        return None
+    if policy.exemptions.exempts(started.TrainingJobName, started.Tags):
+        return None
+    job = started.job()
+    groups = instance_groups(job)
+    hours = started.StoppingCondition.MaxRuntimeInSeconds / 3600
+    assumed = policy.default_utilization
+    figures: dict[str, Any] = {
+        "training_job": started.TrainingJobName, "training_job_status": "InProgress", "bound": "upper",
+        "max_runtime_hours": round(hours, 4), "instances": [{"instance_type": t, "count": n} for t, n in groups],
+        "cpu_utilization": assumed, "gpu_utilization": assumed, "utilization_measured": False,
+        "residency": policy.preflight.residency,
+    }
+
+    def decide(reason: str, **more: Any) -> Decision:
+        return Decision(policy=POLICY, resource=started.TrainingJobArn, account=account, region=region,
+                        action=PREFLIGHT_ACTION, target={"regions": [r["region"] for r in more.get("greener_regions", [])]},
+                        mode=policy.mode, compliant=False, reason=reason, figures={**figures, **more},
+                        event_id=event_id, severity=SEVERITY, status="InProgress")
+
+    used = Utilization(cpu=assumed, gpu=assumed)
+    try:
+        record = _estimate(job, hours, region, used)
+    except ValueError as exc:  # UnknownInstanceType included
+        return decide(f"pre-flight carbon not estimated: {exc}", error=str(exc))
+    notes = [f"utilization not measured before the job runs: assumed {assumed:g}"] + record.notes
+    record = record.model_copy(update={"estimated": True, "notes": notes})
+    shown = policy.preflight.regions_shown
+    comparison = _comparison(job, hours, assumed, assumed, policy)
+    greener = [r.as_dict() for r in (comparison.regions if comparison else [])[:shown]]
+    hardware = ", ".join(_hardware(t, n) for t, n in groups)
+    reason = (f"pre-flight upper bound ({hardware} for up to {hours:g} h, MaxRuntimeInSeconds): "
+              f"{record.kwh:.4g} kWh, {record.kgco2e:.4g} kgCO2e in {region}")
+    if greener:
+        best = greener[0]
+        saving = 1 - best["kgco2e"] / record.kgco2e if record.kgco2e else 0.0
+        if best["region"] != region and saving > 0:
+            reason += f"; {best['region']} would emit {best['kgco2e']:.4g} kgCO2e ({saving:.0%} less)"
+        else:
+            reason += f"; {region} is already the lowest-carbon region offering it"
+    # nested, not the record's top-level kwh/kgco2e: a bound is not an emission (reports sum those)
+    return decide(reason, upper_bound=record.as_dict(), estimated=True, notes=record.notes, greener_regions=greener,
+                  offered_basis=comparison.offered_basis if comparison else None,
+                  comparison_notes=[n for n in (comparison.notes if comparison else []) if n not in record.notes])
+
+
+def parse_starting_job(detail: Any) -> StartingJob | ValidationError:
+    """The starting job of an event's detail, or why it is malformed."""
+    try:
+        return StartingJob.model_validate(detail)
+    except ValidationError as exc:
+        return exc
+
+
+def _preflight_uses() -> tuple[Any, ...]:
+    from greenrail import bus, document, state
+
+    return (document.read_parameter, state.run_once, bus.publish)
 
 
 def _record_uses() -> tuple[Any, ...]:
@@ -559,7 +756,8 @@ def _apply(decision: Decision, *args: Any, **kwargs: Any) -> Decision:
 
 DEFINITION = PolicyDefinition(
     name=POLICY,
-    summary="each finished training job's energy and emissions on its SageMaker Model Card",
+    summary="each finished training job's energy and emissions on its SageMaker Model Card; a pre-flight "
+            "estimate with greener regions when a job starts",
     config=CarbonPolicy,
     decide=record_training_job,
     apply=_apply,
@@ -569,6 +767,10 @@ DEFINITION = PolicyDefinition(
             Rule("TrainingJobEnded", ("sagemaker-training-job-completed.json",),
                  ("nearmiss/sagemaker-training-job-inprogress.json", "sagemaker-training-job-inprogress.json",
                   "nearmiss/sagemaker-endpoint-in-service.json")),
+            # pre-flight: the same InProgress event the training watch starts on
+            Rule("TrainingJobStarted", ("sagemaker-training-job-inprogress.json",),
+                 ("sagemaker-training-job-completed.json", "nearmiss/training-watch-tuning-job.json",
+                  "nearmiss/training-watch-other-source.json", "nearmiss/sagemaker-endpoint-in-service.json")),
         )),
     ),
 )

@@ -26,7 +26,7 @@ from typing import Any, Final, Literal
 from pydantic import Field, field_validator
 
 from greenrail import arn as arns
-from greenrail.config import BlastRadiusCap, Exemptions, Strict
+from greenrail.config import OWNER_TAG_KEY, BlastRadiusCap, Exemptions, Strict
 from greenrail.decision import Decision, Mode, Savings
 from greenrail.protocol import PolicyDefinition, Rule, Trigger
 
@@ -55,6 +55,30 @@ class StorageSweep(Strict):
     batch_operations_role_arn: str | None = None
 
 
+class StorageInventory(Strict):
+    """Buckets of millions of objects: read from S3 Inventory instead of listed (storage.inventory)."""
+
+    enabled: bool = Field(default=True, description="sweep a bucket from its newest S3 Inventory when it has one")
+    listing_threshold: int = Field(default=100_000, ge=1, description=(
+        "a bucket without inventory is listed up to this many objects; above it the sweep "
+        "recommends an inventory (recommend-inventory) instead of listing it"))
+    prefix_depth: int = Field(default=2, ge=0, le=10, description=(
+        "decisions are aggregated per bucket x target class x key prefix of this many directory levels"))
+    allow_create_inventory: bool = Field(default=False, description=(
+        "in enforce mode, create a daily CSV inventory configuration (to storage.sweep.manifest_bucket) "
+        "for a bucket above the listing threshold"))
+    max_manifest_age_days: int = Field(default=8, ge=1, description="an older newest inventory is not swept")
+    max_merges_per_sweep: int = Field(default=10_000, ge=0, description=(
+        "objects that already have tags are tagged one by one (their tags kept), at most this many a sweep"))
+    rows_per_batch: int = Field(default=1000, ge=1, le=10_000, description=(
+        "inventory rows per decide invocation (ItemBatcher; at most 256 KiB of rows a batch)"))
+    tolerated_failure_percentage: float = Field(default=10.0, ge=0, le=100, description=(
+        "batches that may fail (a corrupt inventory file) before the whole inventory sweep stops"))
+    confirm_batch_jobs: bool = Field(default=False, description=(
+        "create the Batch Operations jobs awaiting confirmation instead of running them (they only "
+        "ever hold objects found without tags)"))
+
+
 class StoragePolicy(Strict):
     mode: Mode = Mode.DRY_RUN
     opt_in_tag_key: str = "greenrail:storage"
@@ -72,6 +96,7 @@ class StoragePolicy(Strict):
     exemptions: Exemptions = Field(default_factory=Exemptions)
     blast_radius: BlastRadiusCap = Field(default_factory=lambda: BlastRadiusCap(max_actions_per_hour=10_000))
     sweep: StorageSweep = Field(default_factory=StorageSweep)
+    inventory: StorageInventory = Field(default_factory=StorageInventory)
     # Object keys may hold personal data: log lines name an object by its key's short hash unless
     # this is set (published decisions, the audit trail, always carry the full key).
     log_object_keys: bool = False
@@ -216,6 +241,7 @@ def decide(obj: StorageObject, bucket: Bucket, policy: StoragePolicy, account: s
     base: dict[str, Any] = {
         "policy": POLICY, "resource": obj.arn, "account": account, "region": region,
         "mode": mode, "event_id": event_id, "target": {"storage_class": target_class},
+        "owner": obj.tags.get(OWNER_TAG_KEY) or bucket.tags.get(OWNER_TAG_KEY),
     }
     figures: dict[str, Any] = {"category": category, "size_bytes": obj.size, "current_storage_class": obj.storage_class}
 
@@ -362,7 +388,7 @@ def governed_buckets(policy: StoragePolicy) -> list[Bucket]:
 
 
 def scan_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str, mode: Mode,
-                concurrency: int = 16) -> list[tuple[Decision, StorageObject]]:
+                concurrency: int = 16, listing: list[dict[str, Any]] | None = None) -> list[tuple[Decision, StorageObject]]:
     """Decide for every object of a governed bucket.
 
     The listing already carries size, ETag and storage class, so objects that are too small or
@@ -376,7 +402,7 @@ def scan_bucket(bucket: Bucket, policy: StoragePolicy, account: str, region: str
     listed = [
         StorageObject(bucket.name, item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"'),
                       item.get("StorageClass", "STANDARD"), last_modified=_timestamp(item.get("LastModified")))
-        for item in s3.list_objects(bucket.name)
+        for item in (listing if listing is not None else s3.list_objects(bucket.name))
     ]
 
     def needs_tags(obj: StorageObject) -> bool:
@@ -456,12 +482,13 @@ def _token(bucket: str, storage_class: str, items: list[tuple[Decision, StorageO
 
 def scan(policy: StoragePolicy, mode: Mode) -> list[Decision]:
     """Every object of every governed bucket of this account and region (``greenrail scan``);
-    in enforce mode the tags are applied, within the blast radius (counted in this process)."""
-    from greenrail.aws import account_id, region
+    in enforce mode the tags are applied, within the blast radius (the deployed state table's when
+    GREENRAIL_STATE_TABLE names it, as ``greenrail scan --mode enforce`` does; else this process's)."""
+    from greenrail.aws import acting_account, region
     from greenrail.state import BlastRadius
 
-    account, where = account_id(), region()
-    blast = BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour, table="")
+    account, where = acting_account(), region()  # the account acted in (greenrail scan --accounts)
+    blast = BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)
     decisions = []
     for bucket in governed_buckets(policy):
         for decision, obj in scan_bucket(bucket, policy, account, where, mode):
@@ -483,12 +510,22 @@ def _object_uses() -> tuple[Any, ...]:
 
 
 def _sweep_uses() -> tuple[Any, ...]:
-    from greenrail.adapters import organizations
+    from greenrail.adapters import organizations, stepfunctions
 
     s3, bus, document, state = _adapters()
     return (document.read_parameter, organizations.active_accounts, s3.bucket_names, s3.bucket_tags,
             s3.list_objects, s3.object_tags, s3.lifecycle_rules, s3.put_lifecycle_rules, s3.put_object_tag,
-            s3.write_manifest, s3.create_tagging_job, state.run_once, state.BlastRadius.acquire, bus.publish)
+            s3.write_manifest, s3.create_tagging_job, state.run_once, state.BlastRadius.acquire, bus.publish,
+            s3.inventory_configurations, s3.inventory_runs, s3.put_inventory_configuration,
+            stepfunctions.start_execution)
+
+
+def _inventory_uses() -> tuple[Any, ...]:
+    """StorageInventoryFunction: prepare, decide each batch of rows, finish (this account only)."""
+    s3, bus, document, state = _adapters()
+    return (document.read_parameter, s3.read_object, s3.object_size, s3.object_start, s3.write_object, s3.object_tags,
+            s3.lifecycle_rules, s3.put_lifecycle_rules, s3.put_object_tag, s3.write_manifest,
+            s3.create_tagging_job, state.run_once, state.BlastRadius.acquire, bus.publish)
 
 
 DEFINITION = PolicyDefinition(
@@ -506,5 +543,7 @@ DEFINITION = PolicyDefinition(
         )),
         Trigger("StorageSweepFunction", _sweep_uses, member=True),
         Trigger("StorageSweepStateMachine", definition="storage_sweep.asl.json"),
+        Trigger("StorageInventoryFunction", _inventory_uses),
+        Trigger("StorageInventoryStateMachine", definition="storage_inventory.asl.json"),
     ),
 )

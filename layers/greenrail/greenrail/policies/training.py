@@ -19,6 +19,13 @@ orchestration (describe, fetch metrics, stop, blast radius) in ``greenrail.train
 A stop avoids the job's remaining projected runtime: until its own ``MaxRuntimeInSeconds``
 (SageMaker stops it there at the latest). That one-off cost and its kgCO2e are reported as the
 month's savings (``figures.savings_basis`` says so).
+
+Around the training job, the same policy (and the same watch) also judges, in modules of their own:
+processing jobs (``greenrail.training_processing``: these rules, StopProcessingJob), tuning jobs
+(``greenrail.training_tuning``: runaway stop, recommend-bayesian / early stopping / completion
+criteria) and, on a decision with nothing to stop, warm pools, managed spot and data locality
+(``greenrail.training_advice``: release-warm-pool, recommend-spot, recommend-colocate). Enforce
+mode applies only ``stop`` and ``release-warm-pool``.
 """
 
 from __future__ import annotations
@@ -33,14 +40,16 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from greenrail import arn as arns
+from greenrail import training_advice, training_processing, training_tuning
 from greenrail.adapters import cloudwatch, sagemaker
 from greenrail.aws import ACCESS_DENIED_CODES, account_id, error_code, region
-from greenrail.config import BlastRadiusCap, Exemptions, Strict
+from greenrail.config import OWNER_TAG_KEY, BlastRadiusCap, Exemptions, Strict
 from greenrail.decision import Decision, Mode, Savings
 from greenrail.pricing import InstancePrice, UnknownInstanceType, training_price
 from greenrail.protocol import PolicyDefinition, Rule, Trigger
 from greenrail.sagemaker_facts import (
     DEFAULT_MAX_RUNTIME_SECONDS,
+    PROCESSING_NAMESPACE,
     TRAINING_NAMESPACE,
     host_dimension,
 )
@@ -48,6 +57,7 @@ from greenrail.state import BlastRadius
 
 POLICY: Final = "training"
 NAMESPACE = TRAINING_NAMESPACE
+NAMESPACES: Final = {"training": TRAINING_NAMESPACE, "processing": PROCESSING_NAMESPACE}  # per-host metrics
 logger = logging.getLogger(__name__)
 UNREADABLE = "Unreadable"  # status of a job Greenrail may not describe (AccessDenied)
 MIN_COVERAGE = 0.8  # share of the window's periods a host must report to be judged
@@ -73,11 +83,44 @@ class RunawayRule(Strict):
     budget_tag_key: str = "greenrail:budget-usd"
 
 
+class TuningRule(Strict):
+    """Hyperparameter tuning jobs (``greenrail.training_tuning``)."""
+
+    max_random_jobs: int = Field(default=50, ge=1, description="Random/Grid over this many jobs: recommend-bayesian")
+    bayesian_savings_ratio: float = Field(default=0.5, gt=0, le=1,
+                                          description="share of the remaining jobs Bayesian search is assumed to save")
+    default_budget_usd: float | None = Field(default=None, gt=0,
+                                             description="budget of a tuning job without the budget tag; none: no check")
+
+
+class ProcessingRule(Strict):
+    """Processing jobs: the training rules, with their own thresholds (``greenrail.training_processing``)."""
+
+    idle: IdleRule = Field(default_factory=IdleRule)
+    runaway: RunawayRule = Field(default_factory=RunawayRule)
+
+
+class SpotRule(Strict):
+    min_runtime_minutes: int = Field(default=60, ge=0, description="running longer than this: recommend-spot")
+    expected_discount: float = Field(default=0.6, gt=0, lt=1, description="assumed managed-spot discount (estimated)")
+
+
+class DataLocalityRule(Strict):
+    enabled: bool = True
+    max_listed_objects: int = Field(default=10_000, ge=1, le=100_000,
+                                    description="ListObjectsV2 bound when sizing a cross-region input prefix")
+
+
 class TrainingPolicy(Strict):
     mode: Mode = Mode.DRY_RUN
     check_interval_minutes: int = Field(default=15, ge=1, le=1440)
     idle: IdleRule = Field(default_factory=IdleRule)
     runaway: RunawayRule = Field(default_factory=RunawayRule)
+    tuning: TuningRule = Field(default_factory=TuningRule)
+    processing: ProcessingRule = Field(default_factory=ProcessingRule)
+    max_warm_pool_minutes: int = Field(default=30, ge=0, description="warm pool Available longer: release-warm-pool")
+    spot: SpotRule = Field(default_factory=SpotRule)
+    data_locality: DataLocalityRule = Field(default_factory=DataLocalityRule)
     price_overrides_usd_per_hour: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
         default_factory=dict, description="USD per instance-hour, by instance type; each > 0"
     )
@@ -103,6 +146,12 @@ class TrainingJobSnapshot(BaseModel):
     max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
     account: str = ""
     region: str = ""
+    kind: Literal["training", "processing"] = "training"  # a processing job is judged by the same rules
+    checkpointing: bool = False  # CheckpointConfig.S3Uri set (what managed spot needs to resume)
+    end_time: datetime | None = None
+    warm_pool_status: str | None = None  # WarmPoolStatus.Status: Available, InUse, Reused, Terminated
+    keep_alive_seconds: int = 0  # ResourceConfig.KeepAlivePeriodInSeconds
+    input_uris: list[str] = Field(default_factory=list)  # the S3 input channels' S3Uri
 
     @classmethod
     def from_api(
@@ -135,11 +184,26 @@ class TrainingJobSnapshot(BaseModel):
             max_runtime_seconds=int(stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS)),
             account=account,
             region=region,
+            checkpointing=bool((job.get("CheckpointConfig") or {}).get("S3Uri")),
+            end_time=end if isinstance(end, datetime) else None,
+            warm_pool_status=(job.get("WarmPoolStatus") or {}).get("Status"),
+            keep_alive_seconds=int(resources.get("KeepAlivePeriodInSeconds") or 0),
+            input_uris=[  # S3Prefix channels (a manifest's objects are elsewhere: not sized, not judged)
+                source["S3Uri"]
+                for channel in job.get("InputDataConfig") or []
+                if (source := (channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+                and source.get("S3DataType", "S3Prefix") == "S3Prefix"
+            ],
         )
 
     @property
     def hosts(self) -> list[str]:
         return [host_dimension(self.name, n) for n in range(1, self.instance_count + 1)]
+
+    @property
+    def label(self) -> str:
+        """``Training`` or ``Processing``: the finding names say which kind of job."""
+        return self.kind.capitalize()
 
 
 class HostUtilization(BaseModel):
@@ -352,31 +416,33 @@ def assess_cost(
 
 
 def _runaway_reasons(job: TrainingJobSnapshot, policy: TrainingPolicy, cost: CostAssessment) -> list[str]:
+    finding = f"Runaway{job.label}Job"  # RunawayTrainingJob or RunawayProcessingJob
     reasons = []
     if cost.elapsed_hours > policy.runaway.max_runtime_hours:
         reasons.append(
-            f"{RUNAWAY_FINDING}: running {cost.elapsed_hours:.2f} h, over the "
+            f"{finding}: running {cost.elapsed_hours:.2f} h, over the "
             f"{policy.runaway.max_runtime_hours:g} h maximum runtime"
         )
     if cost.budget_usd is not None and cost.cost_so_far_usd is not None:
         if cost.cost_so_far_usd > cost.budget_usd:
             reasons.append(
-                f"{RUNAWAY_FINDING}: cost so far ${cost.cost_so_far_usd:.2f} is over the "
+                f"{finding}: cost so far ${cost.cost_so_far_usd:.2f} is over the "
                 f"${cost.budget_usd:.2f} budget ({cost.budget_source})"
             )
         elif cost.cost_at_next_check_usd is not None and cost.cost_at_next_check_usd > cost.budget_usd:
             reasons.append(
-                f"{RUNAWAY_FINDING}: at ${cost.rate_usd_per_hour:.2f}/h the cost reaches "
+                f"{finding}: at ${cost.rate_usd_per_hour:.2f}/h the cost reaches "
                 f"${cost.cost_at_next_check_usd:.2f} by the next check, over the ${cost.budget_usd:.2f} "
                 f"budget ({cost.budget_source})"
             )
     return reasons
 
 
-def _idle_reason(idle: IdleAssessment) -> str:
+def _idle_reason(idle: IdleAssessment, job: TrainingJobSnapshot) -> str:
+    finding = f"Idle{job.label}Job"  # IdleTrainingJob or IdleProcessingJob
     worst = max((h.get("max_percent", 0.0) for h in idle.hosts.values()), default=0.0)
     return (
-        f"{IDLE_FINDING}: every host's {idle.metric} stayed under {idle.threshold_percent:g} % "
+        f"{finding}: every host's {idle.metric} stayed under {idle.threshold_percent:g} % "
         f"(highest {worst:.2f} % per {'GPU' if idle.metric == 'GPUUtilization' else 'vCPU'}) "
         f"for {idle.window_minutes} min"
     )
@@ -428,6 +494,7 @@ def _decision(job: TrainingJobSnapshot, mode: Mode, **fields: Any) -> Decision:
         mode=mode,
         compliant=action == "none",
         status=job.status,
+        owner=job.tags.get(OWNER_TAG_KEY),
         **fields,
     )
 
@@ -470,14 +537,14 @@ def decide(
 
     findings = _runaway_reasons(job, policy, cost)
     if idle.state == "idle":
-        findings.insert(0, _idle_reason(idle))
+        findings.insert(0, _idle_reason(idle, job))
     if not findings:
         return _decision(job, mode, reason=_compliant_reason(idle), figures=figures, event_id=event_id)
 
     figures["findings"] = [finding.split(":", 1)[0] for finding in findings]
     usd = (cost.rate_usd_per_hour or 0.0) * cost.remaining_hours
     kg, carbon_note = _carbon_kg(job, cost.remaining_hours, idle)
-    figures["avoided_usd"] = round(usd, 4)
+    figures["avoided_usd"] = round(usd, 4) if price is not None else None  # unknown, not zero
     figures["avoided_kgco2e"] = None if kg is None else round(kg, 4)
     if carbon_note:
         figures["carbon_note"] = carbon_note
@@ -492,7 +559,7 @@ def decide(
         reason="; ".join(findings),
         figures=figures,
         savings=Savings(usd_per_month=round(usd, 2), kgco2e_per_month=round(kg or 0.0, 4)),
-        severity="HIGH" if any(f.startswith(RUNAWAY_FINDING) for f in findings) else "MEDIUM",
+        severity="HIGH" if any(f.startswith("Runaway") for f in findings) else "MEDIUM",
         event_id=event_id,
     )
 
@@ -549,7 +616,7 @@ def fetch_utilization(
             query_id = f"q{len(queries)}"
             queries.append(
                 cloudwatch.MetricQuery(
-                    id=query_id, namespace=NAMESPACE, metric=basis.metric, dimensions={"Host": host}
+                    id=query_id, namespace=NAMESPACES[job.kind], metric=basis.metric, dimensions={"Host": host}
                 )
             )
             owners[query_id] = (job.arn, host, basis.metric)
@@ -601,17 +668,42 @@ def evaluate(
     mode: Mode | None = None,
     job_arn: str | None = None,
 ) -> Decision:
-    """The policy's decision about one job now (DescribeTrainingJob, ListTags, GetMetricData).
+    """The policy's decision about one job now (DescribeTrainingJob, ListTags, GetMetricData;
+    for a running job with inputs in S3, GetBucketLocation and, across regions, ListObjectsV2).
 
     A job Greenrail may not describe (AccessDenied) gets an ``action: none`` decision with
     ``figures.status`` ``Unreadable`` and the error named: not published, the watch goes on.
     """
+    return evaluate_job(job_name, policy, now, mode, job_arn)[0]
+
+
+def evaluate_watched(job_name: str, policy: TrainingPolicy, now: datetime | None = None,
+                     job_arn: str | None = None) -> tuple[Decision, bool]:
+    """One watch turn's decision about a training, processing or tuning job (by its ARN), and
+    whether the job still needs watching after its end (a training job's warm pool Available)."""
+    kind = _resource_type(job_arn or "")
+    if kind == "processing-job":
+        return evaluate_processing(job_name, policy, now, job_arn=job_arn), False
+    if kind == "hyper-parameter-tuning-job":
+        return training_tuning.evaluate(job_name, policy, now, job_arn=job_arn), False
+    decision, job = evaluate_job(job_name, policy, now, None, job_arn)
+    return decision, job is not None and job.warm_pool_status == "Available"
+
+
+def evaluate_job(
+    job_name: str,
+    policy: TrainingPolicy,
+    now: datetime | None = None,
+    mode: Mode | None = None,
+    job_arn: str | None = None,
+) -> tuple[Decision, TrainingJobSnapshot | None]:
+    """:func:`evaluate`, with the job as read (None when it could not be)."""
     now = now or datetime.now(UTC)
     mode = mode or policy.mode
     try:
         described = sagemaker.describe_training_job(job_name)
     except sagemaker.TrainingJobNotFound:
-        return _gone_decision(job_name, mode, "TrainingJobNotFound: the job no longer exists", job_arn)
+        return _gone_decision(job_name, mode, "TrainingJobNotFound: the job no longer exists", job_arn), None
     except Exception as exc:
         code = error_code(exc)
         if code not in ACCESS_DENIED_CODES:
@@ -624,16 +716,29 @@ def evaluate(
             job_arn,
             status=UNREADABLE,
             error=code,
-        )
+        ), None
+    warm = (described.get("WarmPoolStatus") or {}).get("Status") == "Available"
     tags = (
         sagemaker.list_tags(described["TrainingJobArn"])
-        if described["TrainingJobStatus"] == "InProgress"
+        if described["TrainingJobStatus"] == "InProgress" or warm
         else {}
     )
     account, job_region = job_location(described["TrainingJobArn"])
     job = TrainingJobSnapshot.from_api(described, now, account, job_region, tags)
     hosts = fetch_utilization([job], policy, now).get(job.arn, [])
-    return decide(job, hosts, policy, now, _price(job.instance_type, policy), mode)
+    price = _price(job.instance_type, policy)
+    decision = decide(job, hosts, policy, now, price, mode)
+    return training_advice.advise(decision, job, policy, now, price, _locations(job, policy)), job
+
+
+def _locations(job: TrainingJobSnapshot, policy: TrainingPolicy,
+               regions: dict[str, str | None] | None = None) -> list[Any]:
+    """Where a running job's S3 inputs live (only when the locality rule would look at them)."""
+    if (not policy.data_locality.enabled or job.status != "InProgress" or not job.input_uris
+            or policy.mode is Mode.OFF or policy.exemptions.exempts(job.name, job.tags)):
+        return []
+    return training_advice.locate_inputs(job.input_uris, job.region, policy.data_locality.max_listed_objects,
+                                         regions)
 
 
 def _with(decision: Decision, reason: str | None = None, **updates: Any) -> Decision:
@@ -643,21 +748,40 @@ def _with(decision: Decision, reason: str | None = None, **updates: Any) -> Deci
     return decision.model_copy(update={**updates, "figures": figures})
 
 
+def _resource_type(arn: str) -> str:
+    """``training-job``, ``processing-job`` or ``hyper-parameter-tuning-job``, from the ARN."""
+    return arn.split(":", 5)[-1].split("/", 1)[0] if arn.startswith("arn:") else "training-job"
+
+
+# What stops each kind of job the policy judges (each raises TrainingJobNotFound / TrainingJobNotStoppable).
+# (API action, adapter function name: looked up at call time).
+STOPPERS: Final = {
+    "training-job": ("StopTrainingJob", "stop_training_job"),
+    "processing-job": ("StopProcessingJob", "stop_processing_job"),
+    "hyper-parameter-tuning-job": ("StopHyperParameterTuningJob", "stop_tuning_job"),
+}
+
+
 def apply(decision: Decision, policy: TrainingPolicy, blast_radius: BlastRadius | None = None) -> Decision:
-    """Carry out a ``stop`` decision in enforce mode; any other decision is returned as it is."""
-    if decision.action != "stop" or decision.mode is not Mode.ENFORCE or decision.applied:
+    """Carry out a ``stop`` or ``release-warm-pool`` decision in enforce mode (recommendations are
+    only announced); any other decision is returned as it is."""
+    if decision.action not in ("stop", "release-warm-pool") or decision.mode is not Mode.ENFORCE or decision.applied:
         return decision
     blast_radius = blast_radius or BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)
-    if not blast_radius.acquire(f"{decision.resource}#stop"):  # a retried stop reuses its slot
+    if not blast_radius.acquire(f"{decision.resource}#{decision.action}"):  # a retry reuses its slot
+        verb = "stopped" if decision.action == "stop" else "released"
         return _with(
             decision,
-            f"not stopped: blast radius of {blast_radius.cap} stops per hour reached",
+            f"not {verb}: blast radius of {blast_radius.cap} {'stops' if decision.action == 'stop' else 'actions'} per hour reached",
             held_back=True,
             figures={"blocked": "BlastRadiusCapReached"},
         )
     job_name = str(decision.figures.get("job_name") or decision.resource.rsplit("/", 1)[-1])
+    if decision.action == "release-warm-pool":
+        return _release(decision, job_name)
+    call, stopper = STOPPERS.get(_resource_type(decision.resource), STOPPERS["training-job"])
     try:
-        sagemaker.stop_training_job(job_name)
+        getattr(sagemaker, stopper)(job_name)
     except sagemaker.TrainingJobNotFound:
         return _with(
             decision,
@@ -679,13 +803,24 @@ def apply(decision: Decision, policy: TrainingPolicy, blast_radius: BlastRadius 
         code = error_code(exc)
         if code not in ACCESS_DENIED_CODES:
             raise
-        logger.warning("StopTrainingJob %s denied: %s", job_name, exc)
-        return _with(decision, f"StopTrainingJob failed: {code}", error=code, figures={"error": code})
+        logger.warning("%s %s denied: %s", call, job_name, exc)
+        return _with(decision, f"{call} failed: {code}", error=code, figures={"error": code})
     return _with(decision, applied=True, status="Stopping", figures={"status": "Stopping"})
 
 
+def _release(decision: Decision, job_name: str) -> Decision:
+    outcome = training_advice.release(job_name)
+    if outcome is None:
+        return _with(decision, applied=True, figures={"warm_pool_status": "Terminated"})
+    if outcome in ("NotFound", "NotAvailable"):
+        return _with(decision, f"warm pool no longer Available ({outcome}); nothing to do", action="none",
+                     compliant=True, figures={"release_skipped": outcome})
+    return _with(decision, f"UpdateTrainingJob failed: {outcome}", error=outcome, figures={"error": outcome})
+
+
 def scan(policy: TrainingPolicy, mode: Mode | None = None, now: datetime | None = None) -> list[Decision]:
-    """Every InProgress job, from Search (tags inline), metrics fetched in batches."""
+    """Every InProgress job, from Search (tags inline), metrics fetched in batches; then the warm
+    pools, processing jobs and tuning jobs (:func:`training_advice_scan`)."""
     now = now or datetime.now(UTC)
     jobs = [
         TrainingJobSnapshot.from_api(record, now, *job_location(record.get("TrainingJobArn")))
@@ -694,21 +829,79 @@ def scan(policy: TrainingPolicy, mode: Mode | None = None, now: datetime | None 
     utilization = fetch_utilization(jobs, policy, now)
     blast_radius = BlastRadius(POLICY, policy.blast_radius.max_actions_per_hour)
     decisions = []
+    regions: dict[str, str | None] = {}  # GetBucketLocation once per bucket
     for job in jobs:
-        decision = decide(
-            job, utilization.get(job.arn, []), policy, now, _price(job.instance_type, policy), mode
-        )
+        price = _price(job.instance_type, policy)
+        decision = decide(job, utilization.get(job.arn, []), policy, now, price, mode)
+        decision = training_advice.advise(decision, job, policy, now, price, _locations(job, policy, regions))
         decisions.append(apply(decision, policy, blast_radius))
+    # Around the training jobs: warm pools, processing jobs, tuning jobs (each its own listing).
+    decisions += training_advice_scan(policy, mode, now, blast_radius)
     return decisions
+
+
+def training_advice_scan(policy: TrainingPolicy, mode: Mode | None, now: datetime,
+                         blast_radius: BlastRadius) -> list[Decision]:
+    """The scan's warm pools (ListTrainingJobs), processing jobs (ListProcessingJobs) and tuning
+    jobs (Search): each listed once; only what is listed is described."""
+    decisions = [evaluate(name, policy, now, mode) for name in sagemaker.warm_pool_job_names()]
+    found = training_processing.in_progress()
+    jobs = [TrainingJobSnapshot(**training_processing.snapshot_fields(d, now, tags)) for d, tags in found]
+    judged = policy.model_copy(update=training_processing.rules(policy))
+    utilization = fetch_utilization([j for j, (d, _) in zip(jobs, found, strict=True)
+                                     if not d.get("MonitoringScheduleArn")], judged, now)
+    decisions += [decide_processing(described, job, utilization.get(job.arn, []), policy, now, mode)
+                  for job, (described, _) in zip(jobs, found, strict=True)]
+    decisions += training_tuning.scan(policy, mode, now)
+    return [apply(decision, policy, blast_radius) for decision in decisions]
+
+
+# ---------------------------------------------------------------- processing jobs (greenrail.training_processing)
+def decide_processing(described: dict[str, Any], job: TrainingJobSnapshot, hosts: list[HostUtilization],
+                      policy: TrainingPolicy, now: datetime, mode: Mode | None = None) -> Decision:
+    """A processing job judged by the training rules with the ``processing`` thresholds; a Model
+    Monitor execution never stopped."""
+    judged = policy.model_copy(update=training_processing.rules(policy))
+    decision = decide(job, hosts, judged, now, _price(job.instance_type, judged), mode)
+    return training_processing.never_stopped(decision, described)
+
+
+def evaluate_processing(job_name: str, policy: TrainingPolicy, now: datetime | None = None,
+                        mode: Mode | None = None, job_arn: str | None = None) -> Decision:
+    """DescribeProcessingJob, ListTags, GetMetricData (``/aws/sagemaker/ProcessingJobs``), decide."""
+    now = now or datetime.now(UTC)
+    mode = mode or policy.mode
+    try:
+        described = sagemaker.describe_processing_job(job_name)
+    except sagemaker.TrainingJobNotFound:
+        return training_processing.gone(job_name, mode, "ProcessingJobNotFound: the job no longer exists", job_arn)
+    except Exception as exc:
+        code = error_code(exc)
+        if code not in ACCESS_DENIED_CODES:
+            raise
+        logger.warning("DescribeProcessingJob %s denied: %s", job_name, exc)
+        return training_processing.gone(job_name, mode, f"DescribeProcessingJob failed: {code}; the job cannot be "
+                                        "evaluated", job_arn, status=UNREADABLE, error=code)
+    running = described["ProcessingJobStatus"] == "InProgress"
+    tags = sagemaker.list_tags(described["ProcessingJobArn"]) if running else {}
+    job = TrainingJobSnapshot(**training_processing.snapshot_fields(described, now, tags))
+    judged = policy.model_copy(update=training_processing.rules(policy))
+    hosts = fetch_utilization([job], judged, now).get(job.arn, []) if running else []
+    return decide_processing(described, job, hosts, policy, now, mode)
 
 
 
 def _watch_uses() -> tuple[Any, ...]:
     from greenrail import bus, document, state
+    from greenrail.adapters import s3
 
     return (document.read_parameter, sagemaker.describe_training_job, sagemaker.list_tags,
             sagemaker.stop_training_job, cloudwatch.get_metric_series, state.BlastRadius.acquire,
-            state.remember_stop, state.recall_stop, state.mark_announced, bus.publish)
+            state.remember_stop, state.recall_stop, state.mark_announced, bus.publish,
+            # processing and tuning jobs, warm pools, data locality (the same watch)
+            sagemaker.describe_processing_job, sagemaker.stop_processing_job, sagemaker.describe_tuning_job,
+            sagemaker.tuning_job_children, sagemaker.stop_tuning_job, sagemaker.release_warm_pool,
+            s3.bucket_region, s3.prefix_size)
 
 
 def _start_uses() -> tuple[Any, ...]:
@@ -720,7 +913,8 @@ def _start_uses() -> tuple[Any, ...]:
 
 DEFINITION = PolicyDefinition(
     name=POLICY,
-    summary="stop idle and runaway SageMaker training jobs",
+    summary="stop idle and runaway SageMaker training, processing and tuning jobs; release lingering warm "
+            "pools; recommend Bayesian search, early stopping, completion criteria, managed spot, co-located data",
     config=TrainingPolicy,
     decide=decide,
     apply=apply,
@@ -731,6 +925,12 @@ DEFINITION = PolicyDefinition(
                  ("nearmiss/training-watch-completed.json", "nearmiss/training-watch-stopping.json",
                   "nearmiss/training-watch-other-source.json", "nearmiss/training-watch-tuning-job.json",
                   "sagemaker-training-job-completed.json", "nearmiss/sagemaker-endpoint-in-service.json")),
+            Rule("TuningInProgress", ("sagemaker-tuning-job-inprogress.json", "nearmiss/training-watch-tuning-job.json"),
+                 ("nearmiss/sagemaker-tuning-job-completed.json", "sagemaker-training-job-inprogress.json",
+                  "sagemaker-processing-job-inprogress.json")),
+            Rule("ProcessingInProgress", ("sagemaker-processing-job-inprogress.json",),
+                 ("nearmiss/sagemaker-processing-job-monitoring-inprogress.json", "sagemaker-processing-job-monitoring.json",
+                  "nearmiss/sagemaker-processing-job-plain.json", "sagemaker-tuning-job-inprogress.json")),
         )),
         Trigger("TrainingEvaluateFunction", _watch_uses, member=True),
         Trigger("TrainingWatchStateMachine", definition="training_watch.asl.json"),
