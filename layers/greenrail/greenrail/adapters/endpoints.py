@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from greenrail.adapters.sagemaker import _is_not_found, _message
+from greenrail.adapters.sagemaker import list_tags as list_tags  # SageMaker's ListTags, one declaration
 from greenrail.aws import client, error_code
 from greenrail.permissions import calls
 from greenrail.settings import settings
@@ -41,22 +43,6 @@ class UpdateRefused(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-
-def _message(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Message", ""))
-    return str(exc)
-
-
-def _is_not_found(exc: BaseException) -> bool:
-    code = error_code(exc)
-    if code in ("ResourceNotFound", "ResourceNotFoundException"):
-        return True
-    message = _message(exc).lower()
-    return code == "ValidationException" and ("could not find" in message or "not found" in message
-                                              or "does not exist" in message)
 
 
 # ---------------------------------------------------------------- endpoints
@@ -93,19 +79,6 @@ def describe_endpoint_config(name: str, region: str | None = None) -> dict[str, 
             raise EndpointGone(name) from exc
         raise
     return response
-
-
-@calls("sagemaker:ListTags")
-def list_tags(arn: str, region: str | None = None) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    kwargs: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
-    while True:
-        response = client("sagemaker", region).list_tags(**kwargs)
-        tags.update({tag["Key"]: tag["Value"] for tag in response.get("Tags", [])})
-        token = response.get("NextToken")
-        if not token:
-            return tags
-        kwargs["NextToken"] = token
 
 
 @calls("sagemaker:AddTags")

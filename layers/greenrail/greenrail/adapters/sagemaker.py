@@ -39,7 +39,8 @@ def _is_not_found(exc: BaseException) -> bool:
     # DescribeTrainingJob answers ValidationException "Requested resource not found" /
     # "Could not find training job" for an unknown name.
     message = _message(exc).lower()
-    return code == "ValidationException" and ("not found" in message or "could not find" in message)
+    return code == "ValidationException" and ("not found" in message or "could not find" in message
+                                              or "does not exist" in message)
 
 
 @calls("sagemaker:DescribeTrainingJob")
