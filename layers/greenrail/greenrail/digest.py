@@ -311,7 +311,9 @@ def flush(config: NotificationsConfig, table: str, now: datetime | None) -> Flus
 
 # ---------------------------------------------------------------- the words
 def _money(value: float) -> str:
-    return f"{value:,.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:.2g}"
+    from greenrail.units import usd
+
+    return usd(value)
 
 
 def _lines(digest: Digest) -> list[str]:

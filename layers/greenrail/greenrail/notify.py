@@ -129,9 +129,9 @@ def _clip(value: Any, limit: int = NAME_MAX) -> str:
 
 
 def _number(value: float) -> str:
-    if value == 0 or abs(value) >= 0.01:
-        return f"{value:,.2f}"
-    return f"{value:.2g}"
+    from greenrail.units import usd
+
+    return usd(value)
 
 
 def savings_text(decision: Decision) -> str:

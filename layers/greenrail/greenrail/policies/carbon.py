@@ -62,6 +62,7 @@ from greenrail.sagemaker_facts import (
     host_dimension,
 )
 from greenrail.state import BlastRadius
+from greenrail.units import plain
 
 POLICY: Final = "carbon"
 
@@ -138,6 +139,8 @@ class _SageMakerCards:
 
 class Utilization(BaseModel):
     """Measured average utilization, fractions 0..1; None where the metric was missing."""
+
+    model_config = ConfigDict(defer_build=True)
 
     cpu: float | None = None
     gpu: float | None = None
@@ -282,7 +285,7 @@ def comparison_text(comparison: carbon.Comparison | None, shown: int) -> str | N
     """``eu-north-1 0.0296 kgCO2e; eu-west-3 0.0737 kgCO2e; ...`` (the lowest ``shown``)."""
     if comparison is None or not comparison.regions:
         return None
-    lines = [f"{r.region} {r.kgco2e:.4g} kgCO2e" + (" (estimated)" if r.estimated else "")
+    lines = [f"{r.region} {plain(r.kgco2e)} kgCO2e" + (" (estimated)" if r.estimated else "")
              for r in comparison.regions[:shown]]
     scope = f" within {comparison.residency}" if comparison.residency else ""
     return f"same job, lowest-carbon regions offering {comparison.instance_type}{scope}: " + "; ".join(lines)
@@ -505,6 +508,8 @@ def compute_record(
 
 
 class _Outcome(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     reason: str
     applied: bool = False
     error: str | None = None
@@ -639,12 +644,12 @@ def _comparison(job: dict[str, Any], hours: float, cpu: float | None, gpu: float
 
 
 class _Stopping(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     MaxRuntimeInSeconds: int = Field(default=DEFAULT_MAX_RUNTIME_SECONDS, gt=0, le=28 * 86_400)
 
 
 class _Group(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     InstanceType: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9.-]+$")
     InstanceCount: int = Field(default=1, ge=1, le=10_000)
 
@@ -657,7 +662,7 @@ class _Resources(_Group):
 class StartingJob(BaseModel):
     """What the pre-flight reads from a ``SageMaker Training Job State Change`` (InProgress) detail."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     TrainingJobName: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     TrainingJobArn: str = Field(min_length=1, max_length=256, pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:training-job/.+$")
     TrainingJobStatus: Literal["InProgress"]
@@ -710,12 +715,12 @@ def preflight_training_job(started: StartingJob, policy: CarbonPolicy, *, accoun
     greener = [r.as_dict() for r in (comparison.regions if comparison else [])[:shown]]
     hardware = ", ".join(_hardware(t, n) for t, n in groups)
     reason = (f"pre-flight upper bound ({hardware} for up to {hours:g} h, MaxRuntimeInSeconds): "
-              f"{record.kwh:.4g} kWh, {record.kgco2e:.4g} kgCO2e in {region}")
+              f"{plain(record.kwh)} kWh, {plain(record.kgco2e)} kgCO2e in {region}")
     if greener:
         best = greener[0]
         saving = 1 - best["kgco2e"] / record.kgco2e if record.kgco2e else 0.0
         if best["region"] != region and saving > 0:
-            reason += f"; {best['region']} would emit {best['kgco2e']:.4g} kgCO2e ({saving:.0%} less)"
+            reason += f"; {best['region']} would emit {plain(best['kgco2e'])} kgCO2e ({saving:.0%} less)"
         else:
             reason += f"; {region} is already the lowest-carbon region offering it"
     # nested, not the record's top-level kwh/kgco2e: a bound is not an emission (reports sum those)

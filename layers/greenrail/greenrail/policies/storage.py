@@ -29,6 +29,7 @@ from greenrail import arn as arns
 from greenrail.config import OWNER_TAG_KEY, BlastRadiusCap, Exemptions, Strict
 from greenrail.decision import Decision, Mode, Savings
 from greenrail.protocol import PolicyDefinition, Rule, Trigger
+from greenrail.units import usd
 
 POLICY: Final = "storage"
 
@@ -268,13 +269,13 @@ def decide(obj: StorageObject, bucket: Bucket, policy: StoragePolicy, account: s
     figures.update(money)
     if savings.usd_per_month <= 0:
         return none(f"moving it from {obj.storage_class} to {target_class} would not save money "
-                    f"(${savings.usd_per_month:.4g}/month)")
+                    f"(${usd(savings.usd_per_month)}/month)")
     figures["transition_after_days"] = policy.transition_days.get(target_class, 0)
     return Decision(
         **base, action="tag", compliant=False, savings=savings, figures=figures, severity="LOW",
         reason=(f"{category} data in {obj.storage_class}: tag {policy.target_tag_key}={target_class} so the "
                 f"lifecycle rule moves it after {figures['transition_after_days']} days "
-                f"(saves ${savings.usd_per_month:.4g}/month)"),
+                f"(saves ${usd(savings.usd_per_month)}/month)"),
     )
 
 
