@@ -168,10 +168,23 @@ def policies_for(target: Target, wanted: list[str], first_region: str, own: str 
     return names
 
 
-def scan_target(target: Target, names: list[str], document: Any, mode: Any) -> TargetScan:
+def scan_policies(names: list[str], document: Any, mode: Any, progress: Any = None, where: str = "") -> Iterator[Any]:
+    """``greenrail.flows.scan.scan_each``, one policy at a time so that ``progress``
+    (``greenrail_cli.output.Progress``) can say which policy is being scanned, and where."""
+    from greenrail.flows.scan import scan_each, scannable
+
+    wanted = set(names)
+    for name in [n for n in scannable() if n in wanted]:
+        if progress is not None:
+            progress.start(f"{name} in {where}" if where else name)
+        yield from scan_each([name], document, mode)
+        if progress is not None:
+            progress.step()
+
+
+def scan_target(target: Target, names: list[str], document: Any, mode: Any, progress: Any = None) -> TargetScan:
     """One account and region: its policies' decisions, or the lines saying what failed."""
     from greenrail.aws import acting_in, client, error_code, in_region, member_role_arn
-    from greenrail.flows.scan import scan_each
     from greenrail_cli.commands.scan import cannot_reach, one_line
 
     result = TargetScan(target)
@@ -187,7 +200,7 @@ def scan_target(target: Target, names: list[str], document: Any, mode: Any) -> T
                 result.failures.append(f"greenrail scan: {where}: "
                                        f"{unreachable or f'cannot assume {role}: {error_code(exc)}'}")
                 return result
-        for scanned in scan_each(names, document, mode):
+        for scanned in scan_policies(names, document, mode, progress, where):
             if scanned.error is None:
                 result.decisions.extend(_labelled(d, target) for d in scanned.decisions)
                 continue
@@ -212,7 +225,7 @@ def _labelled(decision: Any, target: Target) -> Any:
 
 
 def scan_targets(all_targets: list[Target], wanted: list[str], document: Any, mode: Any,
-                 concurrency: int = DEFAULT_CONCURRENCY) -> Iterator[TargetScan]:
+                 concurrency: int = DEFAULT_CONCURRENCY, progress: Any = None) -> Iterator[TargetScan]:
     """Every target, ``concurrency`` at a time; each result as soon as it and those before it are done."""
     from greenrail.aws import account_id
 
@@ -220,12 +233,14 @@ def scan_targets(all_targets: list[Target], wanted: list[str], document: Any, mo
     first_region = all_targets[0].region if all_targets else ""
     work = [(t, policies_for(t, wanted, first_region, own)) for t in all_targets]
     work = [(t, names) for t, names in work if names]
+    if progress is not None:
+        progress.expect(sum(len(names) for _, names in work))
     if len(work) <= 1 or concurrency <= 1:
         for target, names in work:
-            yield scan_target(target, names, document, mode)
+            yield scan_target(target, names, document, mode, progress)
         return
     with ThreadPoolExecutor(max_workers=min(concurrency, len(work)), thread_name_prefix="greenrail-scan") as pool:
-        futures = [pool.submit(scan_target, target, names, document, mode) for target, names in work]
+        futures = [pool.submit(scan_target, target, names, document, mode, progress) for target, names in work]
         try:
             for future in futures:
                 yield future.result()
@@ -235,13 +250,13 @@ def scan_targets(all_targets: list[Target], wanted: list[str], document: Any, mo
 
 
 def scan_all(all_targets: list[Target], wanted: list[str], document: Any, mode: Any, concurrency: int,
-             deployment: Deployment | None, member_role: str) -> tuple[list[Any], list[str]]:
+             deployment: Deployment | None, member_role: str, progress: Any = None) -> tuple[list[Any], list[str]]:
     """(every decision, the failure lines): with a deployment, each target's decisions are put on
     its bus as soon as that target is scanned (after its actions, as the functions announce)."""
     decisions: list[Any] = []
     failures: list[str] = []
     with deployed(deployment, member_role):
-        for result in scan_targets(all_targets, wanted, document, mode, concurrency):
+        for result in scan_targets(all_targets, wanted, document, mode, concurrency, progress):
             decisions.extend(result.decisions)
             failures.extend(result.failures)
             if deployment is not None:

@@ -37,13 +37,15 @@ def register(subparsers: Any) -> None:
 
 
 def _table(record: dict[str, Any], notes: list[str]) -> str:
+    from greenrail_cli.output import significant  # plain decimals: never 3.809e-05
+
     rows = [
-        ("energy", f"{record['kwh']:.6g} kWh"),
-        ("emissions", f"{record['kgco2e']:.6g} kgCO2e"),
-        ("  operational", f"{record['operational_kgco2e']:.6g} kgCO2e"),
-        ("  embodied", f"{record['embodied_kgco2e']:.6g} kgCO2e"),
+        ("energy", f"{significant(record['kwh'], 6)} kWh"),
+        ("emissions", f"{significant(record['kgco2e'], 6)} kgCO2e"),
+        ("  operational", f"{significant(record['operational_kgco2e'], 6)} kgCO2e"),
+        ("  embodied", f"{significant(record['embodied_kgco2e'], 6)} kgCO2e"),
         ("PUE", f"{record['pue']}"),
-        ("grid factor", f"{record['grid_kgco2e_per_kwh']:.6g} kgCO2e/kWh"),
+        ("grid factor", f"{significant(record['grid_kgco2e_per_kwh'], 6)} kgCO2e/kWh"),
         ("method", record["method"]),
         ("estimated", "yes" if record["estimated"] else "no"),
     ]
@@ -67,6 +69,7 @@ def _assumed(args: argparse.Namespace) -> tuple[list[str], bool]:
 
 def _compare(args: argparse.Namespace) -> int:
     import greenrail.carbon as carbon
+    from greenrail_cli.output import significant  # plain decimals: never 3.809e-05
 
     if args.region:
         carbon.check_region(args.region)
@@ -106,8 +109,8 @@ def _compare(args: argparse.Namespace) -> int:
     for row in rows:
         here = "  <- --region" if row["region"] == args.region else ""
         grid = {"region": "", "country": " (country's factor)", "average": " (CCF average)"}[row["grid_basis"]]
-        lines.append(f"{row['region']:<16} {row['country'] or '?':<7} {row['kwh']:>10.4g} {row['kgco2e']:>10.4g} "
-                     f"{row['grid_kgco2e_per_kwh']:>10.4g}  {'yes' if row['estimated'] else 'no'}{grid}{here}")
+        lines.append(f"{row['region']:<16} {row['country'] or '?':<7} {significant(row['kwh']):>10} "
+                     f"{significant(row['kgco2e']):>10} {significant(row['grid_kgco2e_per_kwh']):>10}  {'yes' if row['estimated'] else 'no'}{grid}{here}")
     if not rows:
         lines.append("(no region offers this instance type within the residency group)")
     lines += [f"note: {note}" for note in notes]

@@ -59,8 +59,10 @@ def live_scan(policy_file: str | None, policies: str | None = None) -> tuple[lis
     from greenrail.aws import error_code
     from greenrail.decision import Mode
     from greenrail.document import PolicyDocument, PolicyError, load_policy_file
-    from greenrail.flows.scan import scan_each, scannable
+    from greenrail.flows.scan import scannable
+    from greenrail_cli import output
     from greenrail_cli.commands.scan import cannot_reach, one_line
+    from greenrail_cli.fleet import scan_policies
 
     known = scannable()
     wanted = [name.strip() for name in (policies or ",".join(known)).split(",") if name.strip()]
@@ -73,15 +75,17 @@ def live_scan(policy_file: str | None, policies: str | None = None) -> tuple[lis
         return None, exc.lines()
     decisions: list[Any] = []
     failures: list[str] = []
-    for result in scan_each(wanted, document, Mode.DRY_RUN):
-        if result.error is None:
-            decisions.extend(result.decisions)
-            continue
-        unreachable = cannot_reach(result.error)
-        if unreachable:
-            return None, [f"greenrail report: {unreachable}"]
-        failures.append(f"greenrail report: policy {result.policy} failed: {error_code(result.error)}: "
-                        f"{one_line(result.error)}")
+    with output.Progress("greenrail report") as progress:  # on stderr, when it is a terminal, as scan's
+        progress.expect(len(set(wanted)))
+        for result in scan_policies(wanted, document, Mode.DRY_RUN, progress):
+            if result.error is None:
+                decisions.extend(result.decisions)
+                continue
+            unreachable = cannot_reach(result.error)
+            if unreachable:
+                return None, [f"greenrail report: {unreachable}"]
+            failures.append(f"greenrail report: policy {result.policy} failed: {error_code(result.error)}: "
+                            f"{one_line(result.error)}")
     return decisions, failures
 
 

@@ -1,7 +1,8 @@
 """``greenrail scan``: evaluate the live estate on demand (dry-run unless told otherwise).
 
 Talks to whatever endpoint boto3 resolves: AWS with the usual credentials, or an emulator
-through ``AWS_ENDPOINT_URL``. ``--format json`` prints one decision per line.
+through ``AWS_ENDPOINT_URL``. ``--format json`` prints one decision per line. The table fits the
+terminal; on a terminal, a scan that takes more than a second shows its progress on stderr.
 
 Each policy is scanned on its own: one that fails is reported on stderr with its AWS error code
 and the others' decisions are still printed. Exit status: 0 when every policy was scanned, 1 when
@@ -63,7 +64,7 @@ def run(args: Any) -> int:
     from greenrail.document import PolicyDocument, PolicyError, load_policy_file
     from greenrail.flows.scan import scannable
     from greenrail.settings import settings
-    from greenrail_cli import fleet
+    from greenrail_cli import fleet, output
 
     known = scannable()
     wanted = [name.strip() for name in args.policies.split(",") if name.strip()]
@@ -90,13 +91,15 @@ def run(args: Any) -> int:
         print(problem, file=sys.stderr)
         return 1
     member_role = args.member_role or settings().member_role_name or fleet.DEFAULT_MEMBER_ROLE
-    decisions, failures = fleet.scan_all(planned, wanted, document, mode, args.concurrency, deployment, member_role)
+    with output.Progress("greenrail scan") as progress:  # on stderr, when it is a terminal
+        decisions, failures = fleet.scan_all(planned, wanted, document, mode, args.concurrency, deployment,
+                                             member_role, progress)
     shown = [d for d in decisions if args.all or d.action != "none"]
     if args.format == "json":
         for decision in shown:
             print(json.dumps(decision.scan_line(), sort_keys=False))
     elif decisions or not failures:  # an empty table under an error says nothing
-        print(render_table(shown, len(decisions), where=len(planned) > 1))
+        print(render_table(shown, len(decisions), where=len(planned) > 1, width=output.terminal_width()))
     if args.output_dir:
         failures += write_output_dir(decisions, args.output_dir)
     for failure in failures:  # after the results, so they are the last lines a terminal shows
@@ -230,22 +233,23 @@ def _os_reason(error: BaseException | None) -> str | None:
     return None
 
 
-def render_table(decisions: list[Any], evaluated: int, where: bool = False) -> str:
-    """``where``: the account and region of each decision first (scans of many accounts or regions)."""
-    rows: list[tuple[str, ...]] = [("POLICY", "ACTION", "MODE", "APPLIED", "USD/MO", "KGCO2E/MO", "RESOURCE", "REASON")]
-    usd = kg = 0.0
-    for d in decisions:
-        usd += d.savings.usd_per_month
-        kg += d.savings.kgco2e_per_month
-        rows.append((d.policy, d.action, d.mode.value, "yes" if d.applied else "no",
-                     f"{d.savings.usd_per_month:.4f}", f"{d.savings.kgco2e_per_month:.5f}", d.resource, d.reason))
+def render_table(decisions: list[Any], evaluated: int, where: bool = False, width: int | None = None) -> str:
+    """``where``: the account and region of each decision first (scans of many accounts or regions).
+    ``width``: the terminal's (``greenrail_cli.output.terminal_width``); long resources and reasons
+    are shortened to fit. OUTCOME is the report's (applied, dry-run, held back, error, ...); savings
+    carry their unit (``/month`` or ``one-off``); a carbon record shows its energy and emissions."""
+    from greenrail_cli import output
+    from greenrail_cli.report.aggregate import outcome_of
+
+    header = ["POLICY", "ACTION", "OUTCOME", "SAVINGS", "CARBON", "RESOURCE", "REASON"]
+    rows = [[d.policy, d.action, outcome_of(d), output.savings(d), output.carbon(d), d.resource, d.reason]
+            for d in decisions]
     if where:
-        rows = [("ACCOUNT", "REGION", *rows[0])] + [(d.account, d.region, *row) for d, row in zip(decisions, rows[1:],
-                                                                                                 strict=True)]
-    last = len(rows[0]) - 1
-    widths = [max(len(str(row[i])) for row in rows) for i in range(last)]
-    lines = ["  ".join(str(value).ljust(widths[i]) if i < last else str(value) for i, value in enumerate(row))
-             for row in rows]
+        header = ["ACCOUNT", "REGION", *header]
+        rows = [[d.account, d.region, *row] for d, row in zip(decisions, rows, strict=True)]
+    # too narrow for every column: the account, region, resource and reason go under their row
+    lines = output.table(header, rows, width, truncate=("ACCOUNT", "REGION", "RESOURCE"), wrap=("REASON",),
+                         squeeze=("ACTION", "SAVINGS", "CARBON"))
     lines.append(f"{evaluated} resource(s) evaluated, {sum(1 for d in decisions if d.action != 'none')} need action; "
-                 f"savings ${usd:.2f}/month, {kg:.4f} kgCO2e/month")
+                 + output.totals(decisions))
     return "\n".join(lines)

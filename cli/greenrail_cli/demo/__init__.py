@@ -123,15 +123,120 @@ def money_totals(decisions: list[Any]) -> dict[str, float]:
     return {name: totals[name] for name in names}
 
 
-def _usd(value: float) -> str:
-    """Dollars and cents; a fraction of a cent (one object's tiering) in plain decimals, never 3.8e-05."""
-    if value == 0 or abs(value) >= 0.01:
-        return f"${value:,.2f}"
-    return f"${value:.8f}".rstrip("0")
+def policy_modes(text: str = "") -> list[tuple[str, str, str]]:
+    """(policy, the mode it runs in, why) for each registered policy, from the demo's policy document."""
+    from greenrail.document import parse_policy
+
+    document = parse_policy(text or DEMO_POLICY, "the demo's policy document")
+    with_scenario = {name for name, _ in _scenario_modules()}
+    modes = []
+    for name in document.model_fields:
+        section = getattr(document, name)
+        mode = getattr(section, "mode", None)
+        if mode is None:  # version, notifications
+            continue
+        if name not in document.model_fields_set:
+            why = f"the policy's default: the demo's policy document has no {name} section"
+        elif "mode" in section.model_fields_set:
+            why = "the demo's policy document sets it"
+        else:
+            why = f"the policy's default: the demo's policy document does not set {name}.mode"
+        if name not in with_scenario:
+            why += "; no demo scenario"
+        modes.append((name, getattr(mode, "value", str(mode)), why))
+    return modes
 
 
-def _kg(value: float) -> str:
-    return f"{value:,.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:.8f}".rstrip("0")
+def exemptions(decisions: list[Any], state: dict[str, Any] | None = None, text: str = "") -> list[str]:
+    """Lines saying which resources were exempt, why, from which policies, and what they therefore
+    lack (an exempt training job is not stopped and has no carbon record). From the decisions that
+    say so, and from the seeded resources (``state``) the document's exemptions cover: an exempt
+    job gets no decision the demo sees, so its tags are checked against the same rules."""
+    import re
+
+    from greenrail.document import parse_policy
+
+    document = parse_policy(text or DEMO_POLICY, "the demo's policy document")
+
+    def rules(policy: str) -> Any:
+        return getattr(getattr(document, policy, None), "exemptions", None)
+
+    def about(name: str) -> list[Any]:
+        return [d for d in decisions if d.resource == name or d.resource.endswith("/" + name)]
+
+    def line(label: str, name: str, causes: list[str], policies: list[str], every: str, training_job: bool) -> str:
+        related = about(name)
+        outcome = []
+        if training_job:
+            stopped = any(d.applied and d.action.startswith("stop") for d in related)
+            outcome.append("stopped" if stopped else "not stopped")
+            recorded = any(d.action == "publish-carbon-record" for d in related)
+            outcome.append("a carbon record" if recorded else "no carbon record")
+        elif not any(d.applied for d in related):
+            outcome.append("left as it is")
+        return (f"  {label}: {' and '.join(dict.fromkeys(causes)) or 'exempt'}, so exempt from {every} "
+                f"({', '.join(policies)}): {', '.join(outcome)}")
+
+    lines: list[str] = []
+    said: set[str] = set()
+    exempt: dict[str, list[Any]] = {}  # what the decisions say (a scan with --all keeps them)
+    for d in decisions:
+        if d.action == "none" and (d.figures.get("exempt") is True or re.search(r"(?<!not )\bexempt\b", d.reason)):
+            exempt.setdefault(d.resource, []).append(d)
+    for resource, found in exempt.items():
+        name = resource.rsplit("/", 1)[-1]
+        policies = list(dict.fromkeys(d.policy for d in found))
+        causes = []
+        for policy in policies:
+            if rules(policy) is not None:  # the decisions do not carry the tags: no pattern matched, so the tag
+                pattern = next((p for p in rules(policy).name_patterns if re.search(p, name)), None)
+                causes.append(f"its name matches {pattern!r}" if pattern else
+                              f"tagged {rules(policy).tag_key}={rules(policy).tag_value}")
+        every = set(policies) == {d.policy for d in decisions if d.resource == resource}
+        training_job = ":training-job/" in resource
+        lines.append(line(f"training job {name}" if training_job else _short(resource), name, causes, policies,
+                          "every policy that looked at it" if every else "these policies", training_job))
+        lines += [f"      {d.policy}: {d.reason}" for d in found]
+        said.add(name)
+    lines += _seeded_exemptions(decisions, state or {}, rules, said, line)
+    return lines
+
+
+def _seeded_exemptions(decisions: list[Any], state: dict[str, Any], rules: Callable[[str], Any], said: set[str],
+                       line: Callable[..., str]) -> list[str]:
+    """The demo's seeded training jobs and objects that the document's exemptions cover."""
+    from greenrail.registry import names
+
+    seeded: list[tuple[str, str, dict[str, str], str]] = []  # (label, name, tags, what the policies decide about)
+    if "training" in state:
+        from greenrail_cli.demo.training import JOBS
+
+        seeded += [(f"training job {job.name}", job.name, job.tags, ":training-job/") for job in JOBS
+                   if job.name in state["training"].get("jobs", {})]
+    if "storage" in state:
+        from greenrail_cli.demo.storage import GOVERNED
+
+        seeded += [(f"s3://{GOVERNED}/{key}", key, tags or {}, "arn:aws:s3:::")
+                   for key, tags in state["storage"].get("object_tags", {}).items()]
+    lines = []
+    for label, name, tags, kind in seeded:
+        if name in said:
+            continue
+        # the policies that decided about resources of this kind in the run, in the registry's order
+        policies = [p for p in names() if any(d.policy == p and kind in d.resource for d in decisions)]
+        exempt_from = [p for p in policies if rules(p) is not None and rules(p).exempts(name, tags)]
+        if not exempt_from:
+            continue
+        causes = []
+        for policy in exempt_from:
+            exemption = rules(policy)
+            matched = tags.get(exemption.tag_key, "").lower() == exemption.tag_value.lower()
+            causes.append(f"tagged {exemption.tag_key}={tags[exemption.tag_key]}" if matched else
+                          "its name matches " + ", ".join(repr(p) for p in exemption.name_patterns))
+        what = "training jobs" if kind == ":training-job/" else "objects"
+        every = f"every policy that decides about {what}" if exempt_from == policies else "these policies"
+        lines.append(line(label, name, causes, exempt_from, every, kind == ":training-job/"))
+    return lines
 
 
 def write_report(report: dict[str, Any], directory: str) -> None:
@@ -159,18 +264,19 @@ def _finding_summary(finding: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(report: dict[str, Any]) -> str:
+    from greenrail.decision import Decision
+    from greenrail_cli.output import amount, usd
+
     lines = ["Greenrail demo: template.yaml deployed into the embedded emulator (moto), no AWS account used.", ""]
-    lines.append("What happened")
+    lines.append("Policies (the mode each ran in, and why)")
+    lines += [f"  {name}: {mode} ({why})" for name, mode, why in policy_modes()]
+    lines += ["", "What happened"]
     lines += [f"  - {entry}" for entry in report["log"]]
-    lines += ["", f"Decisions ({len(report['decisions'])})"]
-    for d in report["decisions"]:
-        status = "applied" if d["applied"] else ("not applied" if d["action"] != "none" else "")
-        lines.append(f"  [{d['mode']}] {d['policy']}: {d['action']} {_short(d['resource'])} {status}".rstrip())
-        lines.append(f"      {d['reason']}")
-        one_off = str(d["figures"].get("savings_basis", "")).startswith("one-off")
-        per = " one-off" if one_off else "/month"
-        lines.append(f"      savings {_usd(d['savings']['usd_per_month'])}{per}, "
-                     f"{_kg(d['savings']['kgco2e_per_month'])} kgCO2e{per}")
+    decisions = [Decision.model_validate(d) for d in report["decisions"]]
+    lines += ["", f"Decisions ({len(decisions)})"] + _decision_lines(decisions)
+    exempt = exemptions(decisions, report["state"])
+    if exempt:
+        lines += ["", "Exempt (why, and what they therefore lack)"] + exempt
     lines += ["", f"Actions applied ({len(report['actions'])})"]
     for a in report["actions"]:
         lines.append(f"  {a['policy']}: {a['action']} {_short(a['resource'])} -> {json.dumps(a['target'])}")
@@ -198,14 +304,31 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", "Dead-letter queue"] + [f"  {d['function']}: {d['error']}" for d in report["dead_letters"]]
     t = report["totals"]
     lines += ["", f"Totals: {t['decisions']} decisions, {t['actions_applied']} applied; "
-                  f"{_usd(t['saved_usd_per_month'])}/month saved (recurring, {_kg(t['saved_kgco2e_per_month'])} "
-                  f"kgCO2e/month), {_usd(t['avoided_usd'])} avoided (one-off, {_kg(t['avoided_kgco2e'])} kgCO2e), "
-                  f"{_usd(t['pending_usd'])} not applied (dry-run, recommended, held back); "
-                  f"{_kg(t['emitted_kgco2e'])} kgCO2e emitted by training jobs; "
+                  f"{usd(t['saved_usd_per_month'])}/month saved (recurring, {amount(t['saved_kgco2e_per_month'])} "
+                  f"kgCO2e/month), {usd(t['avoided_usd'])} avoided (one-off, {amount(t['avoided_kgco2e'])} kgCO2e), "
+                  f"{usd(t['pending_usd'])} not applied (dry-run, recommended, held back); "
+                  f"{amount(t['emitted_kgco2e'])} kgCO2e emitted by training jobs; "
                   f"{t['notifications']} notifications, {t['slack_messages']} Slack messages, {t['findings']} findings"]
     if report.get("files"):
         lines += ["", f"Report: {report['files']['report']}", f"Decisions (JSON lines): {report['files']['decisions']}"]
     return "\n".join(lines)
+
+
+def _decision_lines(decisions: list[Any]) -> list[str]:
+    """Each decision: what, why, and its savings with their unit (a carbon record: its kWh and kgCO2e)."""
+    from greenrail_cli.output import amount, carbon, one_off, usd
+
+    lines = []
+    for d in decisions:
+        status = "applied" if d.applied else ("not applied" if d.action != "none" else "")
+        lines.append(f"  [{d.mode.value}] {d.policy}: {d.action} {_short(d.resource)} {status}".rstrip())
+        lines.append(f"      {d.reason}")
+        if d.action in ("publish-carbon-record", "estimate-carbon"):  # what the job emits, not savings
+            lines.append(f"      carbon {carbon(d)}")
+            continue
+        per = " one-off" if one_off(d) else "/month"
+        lines.append(f"      savings {usd(d.savings.usd_per_month)}{per}, {amount(d.savings.kgco2e_per_month)} kgCO2e{per}")
+    return lines
 
 
 def _short(resource: str) -> str:

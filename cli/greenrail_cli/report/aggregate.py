@@ -372,6 +372,9 @@ def _one_off(d: Decision) -> bool:
     return isinstance(basis, str) and basis.startswith("one-off")
 
 
+one_off = _one_off  # public: the CLI's tables (greenrail_cli.output) split savings the same way
+
+
 def _iso(stamp: float | None) -> str | None:
     if stamp is None:
         return None
