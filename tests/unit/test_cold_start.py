@@ -4,6 +4,9 @@
   X-Ray SDK: its recorder alone builds two botocore clients at import, a few hundred ms.
 * Importing a handler reads no data file and fills no cache (the instance catalog, the prices,
   the coefficients, the settings): each is read on first use.
+* Importing a handler builds no pydantic schema of Greenrail's models (``defer_build``: each is
+  built on its first validation), and imports no policy module but its own policy's (the policy
+  document, which needs them all, is read by the first invocation, not at import).
 * With tracing on (in Lambda, ``Tracing: Active``) the handler is still traced: its subsegment
   reaches the X-Ray daemon.
 * Clients share one botocore data loader: SageMaker's multi-megabyte model is parsed once per
@@ -12,39 +15,56 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
 import subprocess
 import sys
 
+import pytest
+
+from greenrail.registry import policies
+from greenrail_cli.emulator.deploy import load_template
 from tests.conftest import ROOT
 
 LAYER = ROOT / "layers" / "greenrail"
 HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
 
 # Each handler loaded the way Lambda loads it (its directory on sys.path, ``app.py`` executed),
-# all in one fresh interpreter; prints the handlers after whose import aws_xray_sdk was loaded,
-# and greenrail's caches (functools.lru_cache) that the imports filled.
+# one after the other in one fresh interpreter, greenrail's modules dropped between two (so each
+# handler imports them afresh); prints the handlers after whose import aws_xray_sdk was loaded,
+# greenrail's caches (functools.lru_cache) that the imports filled, greenrail's pydantic models
+# whose schema was built, and the policy modules each handler imported.
 IMPORT_ALL = """
 import importlib.util, json, sys
-loaded = []
+from pydantic import BaseModel
+loaded, cached, built, imported = [], set(), set(), {}
 for path in sys.argv[2:]:
     folder = path.rsplit("/", 1)[0]
+    name = folder.rsplit("/", 1)[1]
     sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location("app_" + folder.rsplit("/", 1)[1], path)
+    spec = importlib.util.spec_from_file_location("app_" + name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     sys.path.remove(folder)
     if "aws_xray_sdk" in sys.modules:
-        loaded.append(folder.rsplit("/", 1)[1])
+        loaded.append(name)
         break
-cached = sorted(f"{name}.{attr}" for name, module in list(sys.modules.items()) if name.startswith("greenrail")
-                for attr, value in vars(module).items()
-                if callable(getattr(value, "cache_info", None)) and value.cache_info().currsize)
-print(json.dumps({"xray": loaded, "cached": cached}))
+    ours = {n: m for n, m in list(sys.modules.items()) if n == "greenrail" or n.startswith("greenrail.")}
+    cached |= {f"{n}.{attr}" for n, m in ours.items() for attr, value in vars(m).items()
+               if callable(getattr(value, "cache_info", None)) and value.cache_info().currsize}
+    built |= {f"{n}.{attr}" for n, m in ours.items() for attr, value in vars(m).items()
+              if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == n
+              and value.__pydantic_complete__}
+    imported[name] = sorted(n for n in ours if n.startswith("greenrail.policies."))
+    for n in ours:
+        del sys.modules[n]
+print(json.dumps({"xray": loaded, "cached": sorted(cached), "built": sorted(built), "policies": imported}))
 """
+# Built at import, and read by every handler's first invocation anyway: the environment.
+BUILT_AT_IMPORT = ["greenrail.settings.Settings"]
 
 # One handler imported and invoked with tracing on, as in Lambda with Tracing: Active.
 INVOKE_TRACED = """
@@ -75,12 +95,44 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_handler_imports_load_no_xray_sdk_with_tracing_off_and_no_data() -> None:
-    assert len(HANDLERS) >= 10
+@pytest.fixture(scope="module")
+def imports() -> dict:  # type: ignore[type-arg]
+    """What importing every handler (tracing off) loaded, built and cached: IMPORT_ALL's answer."""
     done = subprocess.run([sys.executable, "-c", IMPORT_ALL, str(LAYER), *map(str, HANDLERS)], env=_env(),
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.splitlines()[-1]) == {"xray": [], "cached": []}
+    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_handler_imports_load_no_xray_sdk_with_tracing_off_and_no_data(imports: dict) -> None:  # type: ignore[type-arg]
+    assert len(HANDLERS) >= 10
+    assert {"xray": imports["xray"], "cached": imports["cached"]} == {"xray": [], "cached": []}
+
+
+def test_handler_imports_build_no_model_schema(imports: dict) -> None:  # type: ignore[type-arg]
+    # Strict (policy sections), _Loose (events), Decision, the snapshots...: built on first validation
+    assert imports["built"] == BUILT_AT_IMPORT
+
+
+def test_a_handler_imports_only_its_own_policy_modules(imports: dict) -> None:  # type: ignore[type-arg]
+    module_of = {}  # policy name -> its module (greenrail.policies.<module> defines DEFINITION)
+    for definition in policies():
+        module = importlib.import_module(f"greenrail.policies.{definition.name}")
+        assert module.DEFINITION is definition
+        module_of[definition.name] = module.__name__
+    folder_of = {logical: str(resource["Properties"]["CodeUri"]).strip("/").rsplit("/", 1)[-1]
+                 for logical, resource in load_template(ROOT / "template.yaml")["Resources"].items()
+                 if resource["Type"] == "AWS::Serverless::Function"}
+    serves: dict[str, set[str]] = {handler.parent.name: set() for handler in HANDLERS}
+    for definition in policies():
+        for trigger in definition.triggers:
+            if trigger.resource in folder_of:
+                serves[folder_of[trigger.resource]].add(module_of[definition.name])
+    assert any(serves.values()) and not all(serves.values())  # policies' handlers, and the core's
+    assert set(imports["policies"]) == set(serves)
+    imported_other = {name: sorted(set(found) - serves[name]) for name, found in imports["policies"].items()
+                      if set(found) - serves[name]}
+    assert imported_other == {}
 
 
 def test_with_tracing_on_the_handler_is_traced() -> None:

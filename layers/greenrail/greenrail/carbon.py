@@ -59,7 +59,7 @@ class UnknownStorageClass(ValueError):
 
 
 class InstanceSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     instance_type: str
     family: str
@@ -76,7 +76,7 @@ class InstanceSpec(BaseModel):
 class CarbonEstimate(BaseModel):
     """Energy and emissions of ``count`` instances for ``hours`` hours."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     kwh: float
     kgco2e: float
@@ -230,7 +230,7 @@ def _regions() -> dict[str, Any]:
 class GridFactor(BaseModel):
     """A region's grid factor and where it came from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     region: str
     kgco2e_per_kwh: float
@@ -477,7 +477,7 @@ class UnknownResidency(ValueError):
 class RegionEstimate(BaseModel):
     """One region's line of a comparison: the same instances, hours and utilization there."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     region: str
     country: str | None
@@ -502,7 +502,7 @@ class RegionEstimate(BaseModel):
 class Comparison(BaseModel):
     """Every region offering the instance type (within the residency group), lowest emissions first."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     instance_type: str
     count: int

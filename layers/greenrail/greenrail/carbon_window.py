@@ -161,7 +161,7 @@ class WindowConfig(Strict):
 class WindowChoice(BaseModel):
     """When the run starts, which source chose it, and the figures a decision carries."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     scheduled_for: AwareDatetime  # UTC
     source: ChoiceSource  # what actually chose it; "none": at once, for want of any figures
@@ -282,7 +282,7 @@ def choose_from_points(
 
 # ---------------------------------------------------------------- the zone map (data/grid_zones.json)
 class GridZones(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     comment: str = Field(alias="_comment")
     source: str
@@ -403,7 +403,7 @@ def http_get_json(url: str, headers: Mapping[str, str], timeout: float) -> Any:
 
 # ---------------------------------------------------------------- the documented answers
 class _Answer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class SdkPoint(_Answer):

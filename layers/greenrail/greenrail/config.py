@@ -22,7 +22,7 @@ MAX_PATTERN_CHARS = 1_000  # an exemption pattern names buckets or keys: longer 
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Exemptions(Strict):

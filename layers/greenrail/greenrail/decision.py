@@ -40,7 +40,7 @@ Action = Literal[
 
 
 class Savings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     usd_per_month: float = 0.0
     kgco2e_per_month: float = 0.0
@@ -55,7 +55,7 @@ class Decision(BaseModel):
     complies (finding PASSED and archived). ``severity`` is the finding's label.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     policy: PolicyName
     resource: str

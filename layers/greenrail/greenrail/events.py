@@ -11,7 +11,7 @@ from greenrail.validation import AccountId, BucketName, EventId, ObjectKey, Regi
 
 class _Loose(BaseModel):
     # AWS adds fields to its events over time: unknown fields are ignored, required ones checked.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class S3BucketRef(_Loose):

@@ -25,7 +25,7 @@ PRICES_FILE = "sagemaker_training_prices.json"
 
 
 class InstancePrice(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     instance_type: str
     usd_per_hour: float

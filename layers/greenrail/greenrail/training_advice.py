@@ -48,7 +48,7 @@ GB: Final = 1_000_000_000
 class InputLocation(BaseModel):
     """One S3 input channel: where its bucket lives and, when it is elsewhere, how much it holds."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     uri: str
     bucket: str

@@ -50,7 +50,7 @@ SEARCH_STRATEGIES = frozenset({"Random", "Grid"})
 
 
 class Definition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     instance_type: str = "unknown"
     instance_count: int = Field(default=1, ge=1)
@@ -60,7 +60,7 @@ class Definition(BaseModel):
 class Child(BaseModel):
     """One training job the tuning job launched (a ListTrainingJobsForHyperParameterTuningJob summary)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     status: str
@@ -85,7 +85,7 @@ class Child(BaseModel):
 
 
 class TuningSnapshot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     arn: str

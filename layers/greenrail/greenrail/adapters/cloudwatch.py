@@ -21,7 +21,7 @@ MAX_CONCURRENT_CALLS = 4  # batches asked at a time: bounded, under GetMetricDat
 
 
 class MetricQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str  # ^[a-z][a-zA-Z0-9_]*$, unique in the request
     namespace: str
@@ -31,7 +31,7 @@ class MetricQuery(BaseModel):
 
 
 class MetricSeries(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     query: MetricQuery
     timestamps: list[datetime]

@@ -25,7 +25,7 @@ WRITABLE_STATUS = "Draft"
 
 
 class ModelCard(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     name: str
     arn: str

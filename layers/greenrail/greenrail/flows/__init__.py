@@ -27,21 +27,21 @@ Publish = Callable[[list[Decision]], Any]
 class StepError(BaseModel):
     """A Catch's ``ResultPath``: the error of the step that failed."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     Error: Utf8Text = Field(default="States.TaskFailed", max_length=256)
     Cause: Utf8Text = ""
 
 
 class ResultLocation(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     Bucket: BucketName
     Key: ObjectKey
 
 
 class MapOutput(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     ResultWriterDetails: ResultLocation | None = None
 

@@ -62,7 +62,7 @@ DEPLOYMENT_EVENTS = 40
 
 
 class EndpointDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     EndpointName: str = Field(pattern=ENDPOINT_NAME)
     EndpointArn: str = Field(pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:endpoint/.{1,63}$")
@@ -74,7 +74,7 @@ class EndpointDetail(BaseModel):
 class EndpointStateChange(BaseModel):
     """The whole ``SageMaker Endpoint State Change`` event the starter takes."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     id: str | None = Field(default=None, max_length=128)
     source: Literal["aws.sagemaker"]
@@ -87,7 +87,7 @@ class DeploymentStateChange(BaseModel):
     """The whole ``SageMaker Endpoint Deployment State Change`` event the starter takes (the step is
     in ``PendingDeploymentSummary``; only the endpoint matters here: the workflow reads the rest)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     id: str | None = Field(default=None, max_length=128)
     source: Literal["aws.sagemaker"]
@@ -99,7 +99,7 @@ class DeploymentStateChange(BaseModel):
 class FollowedDeployment(BaseModel):
     """What the evaluate step hands the follow step: the downsize whose deployment it started."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     decision: Decision
     model_digest: str = Field(max_length=128, pattern=r"^[!-~]*$")
@@ -110,7 +110,7 @@ class FollowedDeployment(BaseModel):
 class TaskInput(BaseModel):
     """The input of the EndpointRightsizingFunction (one step of the workflow, from the ASL)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     step: Literal["evaluate", "poll-job", "await", "follow", "failed"]
     execution: str = Field(min_length=1, max_length=80)

@@ -9,18 +9,20 @@ return; ``metrics`` names what the handler counts.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenrail import bus
 from greenrail.arn import location
 from greenrail.aws import ACCESS_DENIED_CODES, NOT_FOUND_CODES, account_id, acting_in, error_code, region
 from greenrail.decision import Decision, Mode
 from greenrail.flows import Once, Publish, settle
-from greenrail.policies import carbon as carbon_policy
-from greenrail.policies import storage
 from greenrail.sagemaker_facts import TERMINAL_STATUSES
 from greenrail.settings import settings
 from greenrail.state import BlastRadius, run_once
+
+if TYPE_CHECKING:  # each handler imports only its own policy's module (cold start): storage or carbon
+    from greenrail.policies import carbon as carbon_policy
+    from greenrail.policies import storage
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ logger = logging.getLogger(__name__)
 def settle_object(decision: Decision, obj: storage.StorageObject, policy: storage.StoragePolicy,
                   blast_radius: Any, once: Once, publish: Publish) -> Decision:
     """Tag one object and announce it, each once per object state (``greenrail.flows.settle``)."""
+    from greenrail.policies import storage
+
     # the object's state (an overwrite with the same bytes keeps the ETag but not the tags) and
     # what is decided for it (a new policy may choose another class)
     subject = {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "modified": obj.last_modified,
@@ -38,6 +42,8 @@ def settle_object(decision: Decision, obj: storage.StorageObject, policy: storag
 def object_created(bucket_name: str, key: str, account: str | None, where: str | None,
                    event_id: str, policy: storage.StoragePolicy, context: Any = None) -> dict[str, Any]:
     """The storage policy for one new object; ``metrics`` in the result lists what to count."""
+    from greenrail.policies import storage
+
     if policy.mode == Mode.OFF:
         return {"status": "off", "metrics": []}
     with acting_in(account):  # a member account's object: act through its Greenrail role
@@ -104,6 +110,7 @@ def training_job_ended(job_name: str, account: str | None, event_id: str | None,
 def _record(job_key: dict[str, Any], job: dict[str, Any], policy: carbon_policy.CarbonPolicy,
             event_id: str | None) -> dict[str, Any]:
     from greenrail.adapters import sagemaker
+    from greenrail.policies import carbon as carbon_policy
 
     tags = sagemaker.list_tags(job["TrainingJobArn"])
     measured = carbon_policy.measure_utilization(job)
@@ -136,6 +143,7 @@ def training_job_started(detail: Any, account: str | None, event_id: str | None,
     """The pre-flight carbon estimate of a job entering InProgress, once per job (SageMaker sends an
     InProgress event at each secondary status). Read from the event alone: nothing is described."""
     from greenrail.events import validation_problems
+    from greenrail.policies import carbon as carbon_policy
 
     started = carbon_policy.parse_starting_job(detail)
     if not isinstance(started, carbon_policy.StartingJob):

@@ -155,7 +155,7 @@ class MalformedBatch(ValueError):
 class Sweep(BaseModel):
     """The execution's input (``start``): the bucket swept, where Greenrail writes."""
 
-    model_config = ConfigDict(extra="ignore")  # the state carries more (rows_per_batch, the steps' outputs)
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # the state carries more (rows_per_batch, the steps' outputs)
 
     bucket: BucketName
     account: AccountId
@@ -175,14 +175,14 @@ class BatchContext(Sweep):
 class BatchRequest(BaseModel):
     """One ItemBatcher batch: the rows, and the ``BatchInput`` the state machine adds."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     Items: list[dict[str, Any]] = Field(min_length=1)
     BatchInput: BatchContext
 
 
 class Prepared(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     gone: list[Utf8Text] = Field(default_factory=list)
     unreadable: list[Utf8Text] = Field(default_factory=list)

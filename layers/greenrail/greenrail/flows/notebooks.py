@@ -41,7 +41,7 @@ STUDIO_EVENTS = ("CreateApp", "CreateSpace", "UpdateDomain", "UpdateSpace")
 
 # ---------------------------------------------------------------- the events (their whole shape, checked)
 class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)  # AWS adds fields over time
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)  # AWS adds fields over time
 
 
 class NotebookInstanceDetail(_Loose):

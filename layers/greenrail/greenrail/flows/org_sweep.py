@@ -145,7 +145,7 @@ def assume_member_role() -> None:
 class SweepInput(BaseModel):
     """The execution's input (the schedule's): ``{"regions": "a,b", "policies": "x,y"}``, or ``{}``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     regions: str = ""  # comma-separated; empty: the deployment's region
     policies: str = ""  # comma-separated; empty: default_policies()
@@ -168,7 +168,7 @@ class SweepInput(BaseModel):
 
 
 class PlanRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     run: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")  # the execution's name
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -176,7 +176,7 @@ class PlanRequest(BaseModel):
 
 
 class Item(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     policy: str
     account: AccountId
@@ -294,7 +294,7 @@ def sweep_item(item: Item, document: Any, once: Once, publish: Publish = bus.pub
 
 # ---------------------------------------------------------------- report
 class Planned(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     count: int = Field(default=0, ge=0)
 
@@ -303,7 +303,7 @@ class ReportState(BaseModel):
     """The execution's state at the report: its input, ``plan`` (the plan's outputs), ``map``
     (the Map's ResultWriter details) or ``map_error``, or ``plan_error``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     plan: Planned | None = None
     map: MapOutput | None = None
@@ -312,7 +312,7 @@ class ReportState(BaseModel):
 
 
 class ReportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     run: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")  # the execution's name
     state_machine: Utf8Text = Field(min_length=1, max_length=2048)

@@ -33,7 +33,7 @@ class SweepInput(BaseModel):
     """The sweep function's input: ``{"plan": true}``, ``{"account": "<twelve digits>"}``, or ``{}``
     (this account). Anything else (a null or numeric account, another field) is malformed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     plan: StrictBool = False
     account: AccountId | None = None  # absent: this account

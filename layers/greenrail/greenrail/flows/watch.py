@@ -44,7 +44,7 @@ class TrainingJobDetail(BaseModel):
     """What the watch needs of a ``SageMaker Training Job State Change`` event's detail (a
     processing or tuning job's event is read into the same shape: :func:`parse_start`)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     TrainingJobName: validation.TrainingJobName
     # its account is the one acted in: twelve digits, a known region; a training, processing or tuning job
@@ -63,7 +63,7 @@ class TrainingJobDetail(BaseModel):
 class TrainingJobStateChange(BaseModel):
     """The whole ``SageMaker Training Job State Change`` event the watch starter takes."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     source: Literal["aws.sagemaker"]
     detail_type: Literal["SageMaker Training Job State Change"] = Field(alias="detail-type")
@@ -86,7 +86,7 @@ def _of_kind(arn: str, resource: str) -> str:
 
 
 class ProcessingJobDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     ProcessingJobName: validation.TrainingJobName
     ProcessingJobArn: validation.SageMakerJobArn
@@ -101,7 +101,7 @@ class ProcessingJobDetail(BaseModel):
 
 
 class TuningJobDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     HyperParameterTuningJobName: validation.TrainingJobName
     HyperParameterTuningJobArn: validation.SageMakerJobArn
@@ -114,7 +114,7 @@ class TuningJobDetail(BaseModel):
 
 
 class ProcessingJobStateChange(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     source: Literal["aws.sagemaker"]
     detail_type: Literal["SageMaker Processing Job State Change"] = Field(alias="detail-type")
@@ -122,7 +122,7 @@ class ProcessingJobStateChange(BaseModel):
 
 
 class TuningJobStateChange(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     source: Literal["aws.sagemaker"]
     detail_type: Literal["SageMaker HyperParameter Tuning Job State Change"] = Field(alias="detail-type")
@@ -205,7 +205,7 @@ def start(detail: TrainingJobDetail, policy: TrainingPolicy, state_machine_arn: 
 class WatchStep(BaseModel):
     """One turn of the watch workflow: the Task's output and the decision behind it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     done: bool
     status: str

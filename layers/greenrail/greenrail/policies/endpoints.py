@@ -110,7 +110,7 @@ class EndpointsPolicy(Strict):
 
 # ---------------------------------------------------------------- snapshots
 class _Snapshot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Recommendation(_Snapshot):

@@ -208,7 +208,7 @@ class NotebooksPolicy(Strict):
 
 # ---------------------------------------------------------------- snapshots
 class _Snapshot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class IdleSettings(_Snapshot):

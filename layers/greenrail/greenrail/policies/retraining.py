@@ -109,7 +109,7 @@ class RetrainingPolicy(Strict):
 
 # ---------------------------------------------------------------- snapshots
 class _Snapshot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class DriftEvidence(_Snapshot):

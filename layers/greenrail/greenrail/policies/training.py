@@ -131,7 +131,7 @@ class TrainingPolicy(Strict):
 class TrainingJobSnapshot(BaseModel):
     """What the rule needs to know about one training job, at one instant."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     arn: str
@@ -209,7 +209,7 @@ class TrainingJobSnapshot(BaseModel):
 class HostUtilization(BaseModel):
     """One host's utilization datapoints as CloudWatch reports them (sum over devices)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     host: str
     metric: UtilizationMetric
@@ -220,7 +220,7 @@ class HostUtilization(BaseModel):
 class UtilizationBasis(BaseModel):
     """Which metric judges idleness for an instance type, and what 100 % means."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     metric: UtilizationMetric
     devices: int  # GPUs or vCPUs: the raw metric goes up to 100 x devices
@@ -264,7 +264,7 @@ def metric_period(rule: IdleRule) -> int:
 
 
 class IdleAssessment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     state: Literal["idle", "busy", "warming-up", "insufficient-data", "unknown-instance-type"]
     metric: str | None = None
@@ -355,7 +355,7 @@ def assess_idle(
 
 
 class CostAssessment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     price_usd_per_hour: float | None = None
     price_source: str | None = None
