@@ -129,6 +129,19 @@ def client(service: str, region_name: str | None = None, role_arn: str | None = 
         return _client(service, region_name, role_arn, epoch)
 
 
+def pages(operation: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> Iterator[Any]:
+    """Every item under ``key`` of every page of ``operation(**kwargs)``, following ``NextToken``
+    (SageMaker, Application Auto Scaling and the other APIs that page that way; the caller sets
+    ``MaxResults``). Lazy: a caller that stops reading makes no further call."""
+    while True:
+        response = operation(**kwargs)
+        yield from response.get(key) or []
+        token = response.get("NextToken")
+        if not token:
+            return
+        kwargs = {**kwargs, "NextToken": token}
+
+
 def member_role_arn(account: str, own_too: bool = False) -> str | None:
     """The execution role Greenrail assumes in a member account, or None for its own account
     (``own_too``: the role in its own account too, for code that acts only through member roles).

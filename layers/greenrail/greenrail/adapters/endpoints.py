@@ -17,7 +17,7 @@ from typing import Any
 
 from greenrail.adapters.sagemaker import _is_not_found, _message
 from greenrail.adapters.sagemaker import list_tags as list_tags  # SageMaker's ListTags, one declaration
-from greenrail.aws import client, error_code
+from greenrail.aws import client, error_code, pages
 from greenrail.permissions import calls
 from greenrail.settings import settings
 
@@ -49,14 +49,7 @@ class UpdateRefused(Exception):
 @calls("sagemaker:ListEndpoints")
 def list_endpoints(region: str | None = None) -> Iterator[dict[str, Any]]:
     """Every endpoint's summary (name, ARN, status, times), 100 a page."""
-    kwargs: dict[str, Any] = {"MaxResults": 100}
-    while True:
-        response = client("sagemaker", region).list_endpoints(**kwargs)
-        yield from response.get("Endpoints", [])
-        token = response.get("NextToken")
-        if not token:
-            return
-        kwargs["NextToken"] = token
+    return pages(client("sagemaker", region).list_endpoints, "Endpoints", MaxResults=100)
 
 
 @calls("sagemaker:DescribeEndpoint")
@@ -212,16 +205,9 @@ def put_variant_alarm(name: str, description: str, endpoint: str, variant: str, 
 @calls("application-autoscaling:DescribeScalableTargets")
 def scaled_variants(region: str | None = None) -> set[str]:
     """The ResourceIds (``endpoint/<name>/variant/<variant>``) with an Application Auto Scaling target."""
-    found: set[str] = set()
-    kwargs: dict[str, Any] = {"ServiceNamespace": "sagemaker"}
-    while True:
-        response = client("application-autoscaling", region).describe_scalable_targets(**kwargs)
-        found.update(str(t["ResourceId"]) for t in response.get("ScalableTargets", [])
-                     if t.get("ScalableDimension") == "sagemaker:variant:DesiredInstanceCount")
-        token = response.get("NextToken")
-        if not token:
-            return found
-        kwargs["NextToken"] = token
+    targets = pages(client("application-autoscaling", region).describe_scalable_targets, "ScalableTargets",
+                    ServiceNamespace="sagemaker")
+    return {str(t["ResourceId"]) for t in targets if t.get("ScalableDimension") == "sagemaker:variant:DesiredInstanceCount"}
 
 
 # ---------------------------------------------------------------- the deployment's waiter (state table)

@@ -61,15 +61,9 @@ def describe(name: str, region_name: str | None = None) -> ModelCard | None:
 @calls("sagemaker:ListTags")
 def card_tags(arn: str, region_name: str | None = None) -> dict[str, str]:
     """The tags of the model card ``arn`` (``create_draft`` marks Greenrail's own drafts)."""
-    tags: dict[str, str] = {}
-    kwargs: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
-    while True:
-        response = client("sagemaker", region_name).list_tags(**kwargs)
-        tags.update({tag["Key"]: tag["Value"] for tag in response.get("Tags") or []})
-        token = response.get("NextToken")
-        if not token:
-            return tags
-        kwargs["NextToken"] = token
+    from greenrail.adapters.sagemaker import list_tags
+
+    return list_tags(arn, region_name)
 
 
 def _data_urls(containers: list[dict[str, Any] | None]) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from greenrail.aws import client, error_code
+from greenrail.aws import client, error_code, pages
 from greenrail.permissions import calls
 
 SEARCH_PAGE_SIZE = 100  # Search accepts MaxResults up to 100
@@ -56,15 +56,8 @@ def describe_training_job(name: str, region: str | None = None) -> dict[str, Any
 
 @calls("sagemaker:ListTags")
 def list_tags(arn: str, region: str | None = None) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    kwargs: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
-    while True:
-        response = client("sagemaker", region).list_tags(**kwargs)
-        tags.update({tag["Key"]: tag["Value"] for tag in response.get("Tags", [])})
-        token = response.get("NextToken")
-        if not token:
-            return tags
-        kwargs["NextToken"] = token
+    operation = client("sagemaker", region).list_tags
+    return {tag["Key"]: tag["Value"] for tag in pages(operation, "Tags", ResourceArn=arn, MaxResults=100)}
 
 
 @calls("sagemaker:StopTrainingJob")
@@ -82,23 +75,16 @@ def stop_training_job(name: str, region: str | None = None) -> None:
 @calls("sagemaker:Search")
 def search_in_progress_training_jobs(region: str | None = None) -> Iterator[dict[str, Any]]:
     """Every InProgress training job, as Search's ``TrainingJob`` records (tags inline)."""
-    kwargs: dict[str, Any] = {
-        "Resource": "TrainingJob",
-        "SearchExpression": {
-            "Filters": [{"Name": "TrainingJobStatus", "Operator": "Equals", "Value": "InProgress"}]
-        },
-        "MaxResults": SEARCH_PAGE_SIZE,
-    }
-    while True:
-        response = client("sagemaker", region).search(**kwargs)
-        for result in response.get("Results", []):
-            job = result.get("TrainingJob")
-            if job:
-                yield job
-        token = response.get("NextToken")
-        if not token:
-            return
-        kwargs["NextToken"] = token
+    return _search_in_progress(region, "TrainingJob", "TrainingJobStatus")
+
+
+@calls("sagemaker:Search")
+def _search_in_progress(region: str | None, resource: str, status_field: str) -> Iterator[dict[str, Any]]:
+    """Search's ``resource`` records whose ``status_field`` is InProgress, 100 a page."""
+    results = pages(client("sagemaker", region).search, "Results", Resource=resource,
+                    SearchExpression={"Filters": [{"Name": status_field, "Operator": "Equals", "Value": "InProgress"}]},
+                    MaxResults=SEARCH_PAGE_SIZE)
+    return (result[resource] for result in results if result.get(resource))
 
 
 class EndpointNotFound(Exception):
@@ -202,46 +188,19 @@ def release_warm_pool(name: str, region: str | None = None) -> None:
 @calls("sagemaker:Search")
 def search_in_progress_tuning_jobs(region: str | None = None) -> Iterator[dict[str, Any]]:
     """Every InProgress tuning job, as Search's ``HyperParameterTuningJob`` records (tags inline)."""
-    kwargs: dict[str, Any] = {
-        "Resource": "HyperParameterTuningJob",
-        "SearchExpression": {"Filters": [
-            {"Name": "HyperParameterTuningJobStatus", "Operator": "Equals", "Value": "InProgress"}]},
-        "MaxResults": SEARCH_PAGE_SIZE,
-    }
-    while True:
-        response = client("sagemaker", region).search(**kwargs)
-        for result in response.get("Results", []):
-            job = result.get("HyperParameterTuningJob")
-            if job:
-                yield job
-        token = response.get("NextToken")
-        if not token:
-            return
-        kwargs["NextToken"] = token
+    return _search_in_progress(region, "HyperParameterTuningJob", "HyperParameterTuningJobStatus")
 
 
 @calls("sagemaker:ListProcessingJobs")
 def in_progress_processing_job_names(region: str | None = None) -> Iterator[str]:
-    kwargs: dict[str, Any] = {"StatusEquals": "InProgress", "MaxResults": LIST_PAGE_SIZE}
-    while True:
-        response = client("sagemaker", region).list_processing_jobs(**kwargs)
-        for summary in response.get("ProcessingJobSummaries", []):
-            yield summary["ProcessingJobName"]
-        token = response.get("NextToken")
-        if not token:
-            return
-        kwargs["NextToken"] = token
+    summaries = pages(client("sagemaker", region).list_processing_jobs, "ProcessingJobSummaries",
+                      StatusEquals="InProgress", MaxResults=LIST_PAGE_SIZE)
+    return (summary["ProcessingJobName"] for summary in summaries)
 
 
 @calls("sagemaker:ListTrainingJobs")
 def warm_pool_job_names(region: str | None = None) -> Iterator[str]:
     """Training jobs whose warm pool is Available (kept warm, not reused)."""
-    kwargs: dict[str, Any] = {"WarmPoolStatusEquals": "Available", "MaxResults": LIST_PAGE_SIZE}
-    while True:
-        response = client("sagemaker", region).list_training_jobs(**kwargs)
-        for summary in response.get("TrainingJobSummaries", []):
-            yield summary["TrainingJobName"]
-        token = response.get("NextToken")
-        if not token:
-            return
-        kwargs["NextToken"] = token
+    summaries = pages(client("sagemaker", region).list_training_jobs, "TrainingJobSummaries",
+                      WarmPoolStatusEquals="Available", MaxResults=LIST_PAGE_SIZE)
+    return (summary["TrainingJobName"] for summary in summaries)

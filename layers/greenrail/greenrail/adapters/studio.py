@@ -21,7 +21,7 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from greenrail.aws import client, error_code
+from greenrail.aws import client, error_code, pages
 from greenrail.permissions import calls
 
 PAGE_SIZE = 100  # the Studio List calls accept MaxResults up to 100
@@ -74,14 +74,7 @@ def _call(operation: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, 
 
 
 def _pages(operation: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    kwargs = {**kwargs, "MaxResults": PAGE_SIZE}
-    while True:
-        response = operation(**kwargs)
-        yield from response.get(key, [])
-        token = response.get("NextToken")
-        if not token:
-            return
-        kwargs["NextToken"] = token
+    return pages(operation, key, **kwargs, MaxResults=PAGE_SIZE)
 
 
 # ---------------------------------------------------------------- domains
