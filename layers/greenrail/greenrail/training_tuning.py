@@ -155,15 +155,20 @@ def job_location(arn: str | None) -> tuple[str, str]:
     return account or account_id(), job_region or own_region()
 
 
+def tag_budget(tags: dict[str, str], key: str) -> float | None:
+    """The budget tag's value when it is a positive finite number (training and tuning jobs alike)."""
+    raw = tags.get(key)
+    try:
+        value = float(raw) if raw is not None else math.nan
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def tuning_budget(job: TuningSnapshot, policy: Any) -> tuple[float | None, str | None]:
-    raw = job.tags.get(policy.runaway.budget_tag_key)
-    if raw is not None:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value > 0:
-            return value, f"tag {policy.runaway.budget_tag_key}"
+    tagged = tag_budget(job.tags, policy.runaway.budget_tag_key)
+    if tagged is not None:
+        return tagged, f"tag {policy.runaway.budget_tag_key}"
     if policy.tuning.default_budget_usd is not None:
         return policy.tuning.default_budget_usd, "policy tuning.default_budget_usd"
     return None, None

@@ -39,10 +39,9 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenrail import arn as arns
 from greenrail import training_advice, training_processing, training_tuning
 from greenrail.adapters import cloudwatch, sagemaker
-from greenrail.aws import ACCESS_DENIED_CODES, account_id, error_code, region
+from greenrail.aws import ACCESS_DENIED_CODES, error_code
 from greenrail.config import OWNER_TAG_KEY, BlastRadiusCap, Exemptions, Strict
 from greenrail.decision import Decision, Mode, Savings
 from greenrail.pricing import InstancePrice, UnknownInstanceType, training_price
@@ -372,14 +371,9 @@ class CostAssessment(BaseModel):
 
 def job_budget(job: TrainingJobSnapshot, policy: TrainingPolicy) -> tuple[float | None, str | None]:
     """The tag's budget when it is a positive number, else the policy default, else none."""
-    raw = job.tags.get(policy.runaway.budget_tag_key)
-    if raw is not None:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value > 0:
-            return value, f"tag {policy.runaway.budget_tag_key}"
+    tagged = training_tuning.tag_budget(job.tags, policy.runaway.budget_tag_key)
+    if tagged is not None:
+        return tagged, f"tag {policy.runaway.budget_tag_key}"
     if policy.runaway.default_budget_usd is not None:
         return policy.runaway.default_budget_usd, "policy runaway.default_budget_usd"
     return None, None
@@ -578,10 +572,7 @@ def _utc(value: datetime) -> datetime:
 
 
 # ---------------------------------------------------------------- loading and applying (through the adapters)
-def job_location(arn: str | None) -> tuple[str, str]:
-    """(account, region) of the job: from its ARN, else where Greenrail runs."""
-    account, job_region = arns.location(arn)
-    return account or account_id(), job_region or region()
+job_location = training_tuning.job_location  # (account, region) of a job: its ARN's, else where Greenrail runs
 
 
 def _price(instance_type: str, policy: TrainingPolicy) -> InstancePrice | None:
