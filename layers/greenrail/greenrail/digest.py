@@ -42,6 +42,7 @@ from greenrail.aws import client, error_code
 from greenrail.config import NotificationsConfig
 from greenrail.decision import Decision, Mode
 from greenrail.permissions import calls
+from greenrail.units import usd
 
 logger = logging.getLogger(__name__)
 
@@ -310,12 +311,6 @@ def flush(config: NotificationsConfig, table: str, now: datetime | None) -> Flus
 
 
 # ---------------------------------------------------------------- the words
-def _money(value: float) -> str:
-    from greenrail.units import usd
-
-    return usd(value)
-
-
 def _lines(digest: Digest) -> list[str]:
     d = digest
     not_applied = d.decisions - d.applied
@@ -324,7 +319,7 @@ def _lines(digest: Digest) -> list[str]:
         "Actions: " + ", ".join(f"{name} {count:,}" for name, count in sorted(d.actions.items())),
         f"Applied {d.applied:,} · held back by the blast radius {d.held_back:,} · failed {d.failed:,}"
         f" · not applied {not_applied:,}" + (" (dry-run)" if d.group.mode != Mode.ENFORCE.value else ""),
-        f"Savings: ${_money(d.usd_per_month)}/month, {_money(d.kgco2e_per_month)} kgCO2e/month",
+        f"Savings: ${usd(d.usd_per_month)}/month, {usd(d.kgco2e_per_month)} kgCO2e/month",
     ]
     return lines
 
@@ -333,7 +328,7 @@ def _top_lines(digest: Digest) -> list[str]:
     from greenrail.notify import _clip
 
     return [f"{_clip(r['resource'], 300)}: {r['action']}{' (applied)' if r['applied'] else ''}"
-            f" — ${_money(r['usd'])}/month" for r in digest.top]
+            f" — ${usd(r['usd'])}/month" for r in digest.top]
 
 
 def message(digest: Digest, config: NotificationsConfig) -> Any:

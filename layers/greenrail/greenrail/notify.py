@@ -54,6 +54,7 @@ from greenrail.aws import client, error_code, is_permanent
 from greenrail.decision import Decision, Mode
 from greenrail.permissions import calls
 from greenrail.settings import settings
+from greenrail.units import usd
 from greenrail.validation import HTTP_DEFAULT_PORTS, LOOPBACK_HOSTS, split_http_url
 
 logger = logging.getLogger(__name__)
@@ -128,18 +129,12 @@ def _clip(value: Any, limit: int = NAME_MAX) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _number(value: float) -> str:
-    from greenrail.units import usd
-
-    return usd(value)
-
-
 def savings_text(decision: Decision) -> str:
     """``$0.42/month, 0.01 kgCO2e/month``, or an empty string when nothing is saved."""
     savings = decision.savings
     if not savings.usd_per_month and not savings.kgco2e_per_month:
         return ""
-    text = f"${_number(savings.usd_per_month)}/month, {_number(savings.kgco2e_per_month)} kgCO2e/month"
+    text = f"${usd(savings.usd_per_month)}/month, {usd(savings.kgco2e_per_month)} kgCO2e/month"
     return _clip(text, 2 * NAME_MAX)
 
 
