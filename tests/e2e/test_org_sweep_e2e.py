@@ -105,3 +105,21 @@ def test_items_and_results_stay_in_s3(swept: Any) -> None:
     [items_key, *_] = [k for k in keys if k.endswith("/items.json")]
     items = json.loads(s3.get_object(Bucket=bucket, Key=items_key)["Body"].read())
     assert {tuple(sorted(i)) for i in items} == {("account", "policy", "region")}
+
+
+def test_the_failure_finding_is_archived_once_a_later_sweep_succeeds(swept: Any) -> None:
+    """Last in this module: it runs the sweep a second time, the role now assumable."""
+    from greenrail_cli.emulator.moto_ext.sts import REFUSED
+
+    emulator, _, first = swept
+    [failure] = [d for d in first if d.error]
+    REFUSED.clear()
+    before = len(emulator.decisions)
+    emulator.run_schedule("OrgSweepStateMachineSchedule")
+    second = emulator.decisions[before:]
+    assert not [d for d in second if d.error]
+    [resolved] = [d for d in second if d.resource == failure.resource]
+    assert (resolved.policy, resolved.compliant, resolved.action) == (failure.policy, True, "none")
+    assert "all 18 items swept" in resolved.reason
+    [finding] = [f for f in emulator.findings if f["Resources"][0]["Id"] == failure.resource]
+    assert (finding["Compliance"]["Status"], finding["RecordState"]) == ("PASSED", "ARCHIVED")

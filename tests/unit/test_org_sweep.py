@@ -164,7 +164,7 @@ def test_the_report_reads_the_results_and_names_every_failed_item(moto_world: di
     assert totals["failed_accounts"] == ["210987654321", "333333333333"]
     [decision] = published
     assert (decision.policy, decision.action, decision.error, decision.resource) == (
-        "training", "none", "RoleNotAssumable", machine)  # the policy with the most failed items
+        "endpoints", "none", "RoleNotAssumable", machine)  # filed under the first policy: one finding, run after run
     assert decision.reason == (
         "Organization sweep run-3: 5 of 6 items failed in 2 account(s), the others were swept: account 210987654321 "
         "(eu-west-1, us-east-1; notebooks, training): its member role cannot be assumed (AccessDenied); account "

@@ -297,6 +297,7 @@ class Planned(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
     count: int = Field(default=0, ge=0)
+    policies: list[str] = Field(default_factory=list)  # the policies this run swept
 
 
 class ReportState(BaseModel):
@@ -383,17 +384,16 @@ def describe_failures(failures: list[dict[str, str]], limit: int = MAX_ACCOUNTS_
 
 
 def failure_decision(failures: list[dict[str, str]], total: int, run: str, state_machine: str,
-                     problem: tuple[str, dict[str, Any]] | None = None) -> Decision | None:
+                     problem: tuple[str, dict[str, Any]] | None = None, policy: str | None = None) -> Decision | None:
     """ONE decision for everything the sweep could not do (None when nothing failed). Its policy
-    is the one with the most failed items (Decision.policy is one of the policies); its resource
-    the state machine, so Security Hub keeps one finding updated run after run. ``problem``:
-    (the step, its Step Functions error) when the plan or the Map itself failed."""
+    is ``policy`` (:func:`label`; Decision.policy is one of the policies), its resource the state
+    machine, so Security Hub keeps one finding updated run after run. ``problem``: (the step,
+    its Step Functions error) when the plan or the Map itself failed."""
     if not failures and not problem:
         return None
     from greenrail.aws import account_id
 
-    counts = Counter(f["policy"] for f in failures)
-    policy = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if counts else default_policies()[0]
+    policy = policy or label([])
     accounts = sorted({f["account"] for f in failures})
     parts = []
     if failures:
@@ -414,8 +414,27 @@ def failure_decision(failures: list[dict[str, str]], total: int, run: str, state
     )
 
 
+def label(policies: list[str]) -> str:
+    """The policy the run's decision about itself is filed under: the first of the run's policies
+    in registry order, so that its Security Hub finding (keyed on policy and state machine) is
+    the same one run after run: opened by a failure, archived by the next clean run."""
+    known = sweepable()
+    return next((name for name in known if name in policies), None) or default_policies()[0]
+
+
+def resolution(policy: str, total: int, run: str, state_machine: str) -> Decision:
+    """A run where nothing failed: compliant, it archives the finding an earlier failure opened
+    (logged and audited, never notified)."""
+    from greenrail.aws import account_id
+
+    return Decision(policy=cast(PolicyName, policy), resource=state_machine, account=account_id(),
+                    region=settings().region, action="none", mode=Mode.DRY_RUN, applied=False, compliant=True,
+                    reason=f"Organization sweep {run}: all {total} items swept", figures={"run": run, "items": total})
+
+
 def report(request: dict[str, Any] | ReportRequest, publish: Publish = bus.publish) -> dict[str, Any]:
-    """Totals of the run, and the failure decision (published) when anything failed. ``request``:
+    """Totals of the run, the failure decision (published) when anything failed, and the compliant
+    decision that archives an earlier run's failure finding when nothing failed. ``request``:
     ``{"run", "state_machine", "state"}``, the state holding ``plan``, and ``map`` (the
     ResultWriter's details) or ``map_error``, or ``plan_error``. Results that cannot be read
     back (gone, not JSON) are a failure of the run too, named by the decision."""
@@ -433,9 +452,9 @@ def report(request: dict[str, Any] | ReportRequest, publish: Publish = bus.publi
                ("Distributed Map", state.map_error.model_dump()) if state.map_error else
                ("reading of its results", unread) if unread else None)
     total = (state.plan.count if state.plan else 0) or len(outputs) + len(failures)
-    decision = failure_decision(failures, total, request.run, request.state_machine, problem)
-    if decision is not None:
-        publish([decision])
+    policy = label(state.plan.policies if state.plan else [])
+    decision = failure_decision(failures, total, request.run, request.state_machine, problem, policy)
+    publish([decision if decision is not None else resolution(policy, total, request.run, request.state_machine)])
     swept = [o for o in outputs if o.get("status") == "swept"]
     return {
         "run": request.run, "items": total, "swept": len(swept), "off": len(outputs) - len(swept),
