@@ -31,7 +31,8 @@ them all, idempotently. Nothing outside the emulator imports this package.
   the bucket refuses writes (moto writes each batch as one plain object); rules deliver to it.
 * ``sts``: AssumeRole refused for a role (moto lets anyone assume any role): a fault for tests.
 * ``cloudwatch_metrics``: percentile statistics (``p99``) in GetMetricData, ``Values``/``Counts``
-  stored once (moto stores one datum per count), and a GetMetricData that buckets by period.
+  stored once (moto stores one datum per count), and an indexed GetMetricData (moto's compares
+  every datapoint with every query and period).
 * ``sagemaker_endpoints``: Inference Recommender jobs (on the clock; seeded or generated
   results), UpdateEndpoint with blue/green traffic shifting, baking and auto-rollback on alarms,
   endpoint and endpoint deployment state change events; seeded variant traffic.

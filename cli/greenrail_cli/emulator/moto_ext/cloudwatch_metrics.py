@@ -3,8 +3,9 @@
 moto 5.2.5 computes only ``Sum``, ``Average``, ``Minimum``, ``Maximum`` and ``SampleCount``: a
 percentile statistic (``p99``) in a ``MetricStat`` yields ``None`` and the response fails to
 serialise. ``PutMetricData`` with ``Values``/``Counts`` stores one datum per *count* (a minute of
-1,000 requests is 1,000 objects), and ``GetMetricData`` rescans every stored datum for every
-period (a 14-day query at ``Period=60`` is 20,160 scans). This module fixes exactly that:
+1,000 requests is 1,000 objects), and ``GetMetricData`` compares every stored datum of the region
+with every query and every period (a 14-day query at ``Period=60`` is 20,160 scans; 500 queries
+over a region holding 500 series cost 500 x the whole region). This module fixes exactly that:
 
 * ``Values``/``Counts`` are kept as one datum per call entry (a distribution); ``Sum``,
   ``Average``, ``Minimum``, ``Maximum`` and ``SampleCount`` are what they were;
@@ -12,11 +13,19 @@ period (a 14-day query at ``Period=60`` is 20,160 scans). This module fixes exac
   samples (single values, and ``Values``/``Counts`` distributions). As on CloudWatch, data
   published only as ``StatisticValues`` has no percentiles: a period holding nothing else is left
   out of the result;
-* ``GetMetricData`` ``MetricStat`` queries select the metric once (namespace, name, exact
-  dimension set, unit; a query without dimensions matches any, as moto does) and bucket it by
-  period; periods, timestamps and ``ScanBy`` order are
-  moto's (periods start at ``StartTime``; empty periods are omitted). Metric math and Metrics
-  Insights queries still go to moto.
+* ``GetMetricData`` ``MetricStat`` queries read an index: the region's datapoints by namespace +
+  metric name, and by namespace + name + dimension set (sorted pairs), each time-sorted, the
+  window found by bisection; it is updated as datapoints are put, so a request costs its queries
+  and the datapoints they return, not queries x region. Unit filter, labels, ``Id``/``ReturnData``,
+  metric math over the results, periods (starting at ``StartTime``; empty ones omitted), period
+  timestamps, ``ScanBy`` order and the values themselves (each period's datapoints in the order
+  they were put, so sums are bit for bit moto's) are moto's. A query without dimensions matches
+  any, as in moto. Two moto defects are not copied (CloudWatch's behaviour instead): a query
+  with dimensions must also match the namespace (moto ignores it), and dimensions match as a
+  set whatever their order (moto sorts them with a broken ``Dimension.__lt__``, so the same
+  dimensions given in another order may not match). ``tests/unit/test_moto_ext_cloudwatch_metrics.py``
+  holds the equivalence with moto's own method. Metrics Insights (``SELECT``) queries still go
+  to moto.
 
 Not done: ``GetMetricStatistics`` ``ExtendedStatistics`` (moto ignores them; use GetMetricData).
 :func:`apply` is idempotent.
@@ -24,8 +33,10 @@ Not done: ``GetMetricStatistics`` ``ExtendedStatistics`` (moto ignores them; use
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -110,28 +121,118 @@ def get_statistics_for_type(self: Any, stat: str) -> Any:
     return _original_stat(self, stat)
 
 
-def _stat_result(query: dict[str, Any], in_range: list[Any], start_time: Any, scan_by: str) -> dict[str, Any]:
+def _dimensions_key(pairs: Any) -> tuple[tuple[Any, Any], ...]:
+    """A dimension set as CloudWatch compares it: the (name, value) pairs, in any order."""
+    return tuple(sorted(pairs))
+
+
+class _Series:
+    """The datapoints of one metric (or one metric and dimension set), sorted by (timestamp, order put)."""
+
+    __slots__ = ("stamps", "entries", "ordered")
+
+    def __init__(self) -> None:
+        self.stamps: list[Any] = []
+        self.entries: list[tuple[Any, int, Any]] = []  # (timestamp, position in the region's data, datum)
+        self.ordered = True
+
+    def add(self, entry: tuple[Any, int, Any]) -> None:
+        if self.entries and (entry[0], entry[1]) < (self.entries[-1][0], self.entries[-1][1]):
+            self.ordered = False
+        self.entries.append(entry)
+        self.stamps.append(entry[0])
+
+    def settle(self) -> None:
+        if not self.ordered:
+            self.entries.sort(key=lambda entry: (entry[0], entry[1]))
+            self.stamps = [entry[0] for entry in self.entries]
+            self.ordered = True
+
+    def window(self, start: Any, end: Any) -> list[tuple[Any, int, Any]]:
+        return self.entries[bisect.bisect_left(self.stamps, start):bisect.bisect_left(self.stamps, end)]
+
+
+class _MetricIndex:
+    """A region's datapoints by (namespace, name) and by (namespace, name, dimension set), each
+    time-sorted. Kept up to date as the region's list grows (it only ever grows: moto appends);
+    rebuilt if the list is replaced or shrinks."""
+
+    def __init__(self, source: list[Any]):
+        self.source = source
+        self.count = 0
+        self.last: Any = None
+        self.by_metric: dict[tuple[str, str], _Series] = {}
+        self.by_series: dict[tuple[str, str, tuple[tuple[Any, Any], ...]], _Series] = {}
+
+    def stale(self, data: list[Any]) -> bool:
+        return (data is not self.source or len(data) < self.count
+                or (self.count > 0 and data[self.count - 1] is not self.last))
+
+    def extend(self, data: list[Any], first: int = 0) -> None:
+        touched: dict[int, _Series] = {}
+        for seq, datum in enumerate(data, start=first):
+            entry = (datum.timestamp, seq, datum)
+            metric = (datum.namespace, datum.name)
+            key = (datum.namespace, datum.name, _dimensions_key((d.name, d.value) for d in datum.dimensions))
+            for series in (self.by_metric.get(metric) or self.by_metric.setdefault(metric, _Series()),
+                           self.by_series.get(key) or self.by_series.setdefault(key, _Series())):
+                series.add(entry)
+                touched[id(series)] = series
+        for series in touched.values():
+            series.settle()
+        if data:
+            self.count, self.last = first + len(data), data[-1]
+
+    def select(self, namespace: str, name: str, dimensions: list[dict[str, Any]] | None,
+               start: Any, end: Any) -> list[tuple[Any, int, Any]]:
+        series = (self.by_series.get((namespace, name, _dimensions_key((d["Name"], d["Value"]) for d in dimensions)))
+                  if dimensions else self.by_metric.get((namespace, name)))
+        return series.window(start, end) if series is not None else []
+
+
+_INDEX = "_greenrail_metric_index"
+_lock = threading.Lock()
+
+
+def _indexes(backend: Any) -> list[_MetricIndex]:
+    """The backend's stored datapoints, indexed (updated in place), and its computed ones (moto's
+    metric providers, e.g. S3 bucket sizes: new each call, as in moto), indexed for this call."""
+    data = backend.metric_data
+    index = backend.__dict__.get(_INDEX)
+    if index is None or index.stale(data):
+        index = _MetricIndex(data)
+        setattr(backend, _INDEX, index)
+    if index.count < len(data):
+        index.extend(data[index.count:], index.count)
+    computed = backend.aws_metric_data
+    if not computed:
+        return [index]
+    extra = _MetricIndex(computed)
+    extra.extend(computed, len(data))
+    return [index, extra]
+
+
+def _stat_result(query: dict[str, Any], indexes: list[_MetricIndex], start_time: Any, end_time: Any,
+                 scan_by: str) -> dict[str, Any]:
     metric_stat = query["MetricStat"]
     metric = metric_stat["Metric"]
-    wanted = sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", []))
     unit = metric_stat.get("Unit")
-    selected = [
-        md for md in in_range
-        if md.namespace == metric["Namespace"] and md.name == metric["MetricName"]
-        and (not wanted or sorted((d.name, d.value) for d in md.dimensions) == wanted)
-        and (not unit or md.unit == unit)
-    ]
-    period = int(metric_stat["Period"])
-    buckets: dict[int, list[Any]] = {}
-    for md in selected:
-        buckets.setdefault(int((md.timestamp - start_time).total_seconds()) // period, []).append(md)
+    period = timedelta(seconds=int(metric_stat["Period"]))
+    if period <= timedelta(0):
+        raise ValidationError("The parameter MetricDataQueries.member.Period must be greater than 0.")
+    buckets: dict[int, list[tuple[Any, int, Any]]] = {}
+    for index in indexes:
+        for entry in index.select(metric["Namespace"], metric["MetricName"], metric.get("Dimensions"),
+                                  start_time, end_time):
+            if not unit or entry[2].unit == unit:
+                buckets.setdefault((entry[0] - start_time) // period, []).append(entry)
     stat = metric_stat["Stat"]
     values: list[Any] = []
     timestamps: list[Any] = []
-    for index in sorted(buckets):
-        stamp = start_time + timedelta(seconds=index * period)
+    for number in sorted(buckets):
+        stamp = start_time + number * period
         stats = models.Statistics([stat], stamp)
-        stats.metric_data = buckets[index]
+        stats.metric_data = [entry[2] for entry in sorted(buckets[number], key=lambda entry: entry[1])]  # moto's order
         value = stats.get_statistics_for_type(stat)
         if value is None:
             continue
@@ -152,14 +253,17 @@ def get_metric_data(self: Any, queries: list[dict[str, Any]], start_time: Any, e
         raise ValidationError("The parameter EndTime must be greater than StartTime.")
     if start_time == end_time:
         raise ValidationError("The parameter StartTime must not equal parameter EndTime.")
-    in_range = [md for md in self.get_all_metrics() if start_time <= md.timestamp < end_time]
     results: list[dict[str, Any]] = []
     returned: list[dict[str, Any]] = []
-    for query in (q for q in queries if "MetricStat" in q):
-        result = _stat_result(query, in_range, start_time, scan_by)
-        results.append(result)
-        if query.get("ReturnData", True):
-            returned.append(dict(result))
+    stat_queries = [q for q in queries if "MetricStat" in q]
+    if stat_queries:
+        with _lock:  # the threaded server answers requests concurrently; the index is shared
+            indexes = _indexes(self)
+            for query in stat_queries:
+                result = _stat_result(query, indexes, start_time, end_time, scan_by)
+                results.append(result)
+                if query.get("ReturnData", True):
+                    returned.append(dict(result))
     for query in (q for q in queries if "Expression" in q and not q["Expression"].startswith("SELECT")):
         values, timestamps = parse_expression(query["Expression"], results)
         returned.append({"id": query["Id"], "label": query.get("Label") or query["Id"], "values": values,

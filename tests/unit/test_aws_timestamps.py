@@ -1,0 +1,61 @@
+"""Greenrail's clients parse response timestamps as botocore does, without dateutil's per-value cost."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.utils import parse_timestamp as botocore_parse
+
+from greenrail import aws
+
+VALUES: list[Any] = [1700000000.123, 1700000000, 0, -86400.5, 1e10, 1700000000.999999, 1741000000.000001,
+                     "2024-01-02T03:04:05Z", "2024-01-02T03:04:05.250+02:00", "1700000000.5",
+                     "Tue, 14 Nov 2023 22:13:20 GMT"]
+
+
+def same(a: Any, b: Any) -> bool:
+    return (a == b and repr(a) == repr(b) and a.isoformat() == b.isoformat() and a.fold == b.fold
+            and a.utcoffset() == b.utcoffset() and type(a.tzinfo) is type(b.tzinfo))
+
+
+def parse_list(session: Any, body: bytes) -> tuple[dict[str, Any], float]:
+    shape = session.get_service_model("sagemaker").operation_model("ListTrainingJobs").output_shape
+    parser = session.get_component("response_parser_factory").create_parser("json")
+    began = time.perf_counter()
+    parsed = parser.parse({"body": body, "headers": {}, "status_code": 200}, shape)
+    return parsed, time.perf_counter() - began
+
+
+def test_a_listing_parses_to_botocore_s_datetimes_several_times_faster() -> None:
+    body = json.dumps({"TrainingJobSummaries": [
+        {"TrainingJobName": f"j{i}", "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/j{i}",
+         "CreationTime": 1700000000 + i * 37.125, "TrainingEndTime": 1700000000 + i,
+         "LastModifiedTime": 1700003600.5 + i, "TrainingJobStatus": "InProgress"} for i in range(1500)]}).encode()
+    plain = botocore.session.Session()
+    plain.register_component("data_loader", aws.data_loader())  # the same models: only the parsers differ
+    parse_list(plain, body)  # warm both (models loaded, parsers built)
+    parse_list(aws.botocore_session(), body)
+    theirs, theirs_s = min((parse_list(plain, body) for _ in range(3)), key=lambda r: r[1])
+    ours, ours_s = min((parse_list(aws.botocore_session(), body) for _ in range(3)), key=lambda r: r[1])
+    assert ours == theirs
+    for mine, botocore_s in zip(ours["TrainingJobSummaries"], theirs["TrainingJobSummaries"], strict=True):
+        assert all(same(mine[k], botocore_s[k]) for k in ("CreationTime", "TrainingEndTime", "LastModifiedTime"))
+    assert ours_s < theirs_s / 2, f"{ours_s:.3f} s vs botocore's {theirs_s:.3f} s"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_every_value_and_zone_is_botocore_s(zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        for value in VALUES:
+            assert same(aws.parse_timestamp(value), botocore_parse(value)), value
+        with pytest.raises(ValueError, match="Invalid timestamp"):
+            aws.parse_timestamp("not a time")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
