@@ -2,8 +2,8 @@
 sweep run, StorageInventoryStateMachine's Distributed Map over the manifest, S3 Batch Operations.
 
 One emulator and two sweeps for every case (a day apart, each with a newer inventory):
-* ``ml-inv-a``: aggregated decisions, a Batch Operations job for the objects without tags, an
-  object with tags keeps them;
+* ``ml-inv-a``: aggregated decisions, a Batch Operations merge job (LambdaInvoke, the tag-merge
+  function run by the emulator) for every chosen object: an object with tags keeps them;
 * ``ml-inv-b``: its manifest lists a file that is gone and a file of corrupt rows: the rest is
   swept, the failure is one decision;
 * ``ml-inv-c``: its Batch Operations job fails part-way; the report names the objects, the next
@@ -107,17 +107,18 @@ def test_a_bucket_is_swept_from_its_inventory_with_one_decision_per_class_and_pr
     assert decision.figures["objects"] == 6 and decision.figures["size_bytes"] == 6 * SIZE
     assert decision.savings.usd_per_month > 0
     job = swept["jobs"][decision.figures["batch_job_id"]]
-    assert job["Status"] == "Complete" and job["ProgressSummary"]["NumberOfTasksSucceeded"] == 5
+    assert job["Status"] == "Complete" and job["ProgressSummary"]["NumberOfTasksSucceeded"] == 6
+    assert "StorageTagMergeFunction" in job["Operation"]["LambdaInvoke"]["FunctionArn"]
     for key, *_ in swept["objects"]["ml-inv-a"][1:]:
         assert tags("ml-inv-a", key) == {"greenrail:storage-class": "ONEZONE_IA"}
 
 
-def test_an_object_with_tags_keeps_them_and_never_goes_to_the_batch_job(swept: dict[str, Any]) -> None:
+def test_an_object_with_tags_keeps_them_through_the_merge_job(swept: dict[str, Any]) -> None:
     key = swept["objects"]["ml-inv-a"][0][0]
     assert tags("ml-inv-a", key) == {"team": "vision", "greenrail:storage-class": "ONEZONE_IA"}
     [decision] = swept["first"]["ml-inv-a"]
     manifest = client("s3").get_object(Bucket=MANIFESTS, Key=decision.figures["manifest"].split("/", 3)[3])
-    assert key.replace(" ", "%20") not in manifest["Body"].read().decode()
+    assert key.replace(" ", "%20") in manifest["Body"].read().decode()  # merge: with or without tags
 
 
 def test_a_gone_file_and_a_corrupt_file_are_one_decision_and_the_rest_is_swept(swept: dict[str, Any]) -> None:

@@ -13,6 +13,8 @@
   bucket holding one batch's results and fragment: ``prepare`` writes the checked manifest, a
   batch writes its fragment, ``finish`` writes the lifecycle rule, tags the object (its tags
   kept) and publishes the decisions.
+* **storage_tag_merge**: one Batch Operations task of a merge job over the sample object: its tags
+  kept, Greenrail's added.
 
 ``snapshot`` is what a malformed input must leave alone; ``reset`` puts it back.
 """
@@ -30,7 +32,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 
-HANDLERS = ("digest", "org_sweep", "org_sweep_worker", "storage_inventory")
+HANDLERS = ("digest", "org_sweep", "org_sweep_worker", "storage_inventory", "storage_tag_merge")
 POLICY = "notifications:\n  dry_run: each\n  window_minutes: 0\n"  # the notifier still sends at once
 REGION, ACCOUNT = "us-east-1", "123456789012"
 DIGESTS, RESULTS, WORK, INVENTORIES = "greenrail-digests", "greenrail-org-sweep-results", "greenrail-manifests", "acme-inventory"
@@ -186,6 +188,12 @@ class Estate:
             ],
             "org_sweep_worker": [{"policy": name, "account": ACCOUNT, "region": REGION}
                                  for name in ("notebooks", "training", "endpoints")],
+            "storage_tag_merge": [
+                {"invocationSchemaVersion": "2.0", "invocationId": "i-0", "job": {"id": "job-0", "userArguments": {
+                    "tagKey": "greenrail:storage-class", "storageClass": "ONEZONE_IA", "account": ACCOUNT}},
+                 "tasks": [{"taskId": "t-0", "s3Bucket": self.bucket, "s3Key": quote(self.key, safe="/"),
+                            "s3VersionId": None}]},
+            ],
             "storage_inventory": [
                 {"prepare": state},
                 {"Items": [row, {**row, "Key": "datasets/churn/tmp/x.bin", "Size": "10"}], "BatchInput": {

@@ -78,6 +78,7 @@ MALFORMED: dict[str, tuple[Callable[[Any], bool], tuple[str, ...]]] = {
     "org_sweep": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
     "org_sweep_worker": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
     "storage_inventory": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
+    "storage_tag_merge": (lambda r: r.get("status") == "malformed", ("MalformedEvent",)),
 }
 # An Organization sweep item is three strict fields: hardly a mutation of it stays valid (its samples are)
 FEW = {("org_sweep_worker", "valid"): 3}

@@ -216,17 +216,19 @@ class _Unbounded:
 
 
 def test_tags_added_after_the_batch_read_them_are_kept_by_the_merge(s3_world: Any) -> None:
-    """The merge happens in Finish, after the whole Map: the object's tags are read again then."""
+    """tagging: replace: the merge of an object read with tags happens in Finish, after the whole
+    Map: the object's tags are read again then."""
     from greenrail.flows.inventory import FinishRequest, _tag, decide_batch
 
+    replace = StoragePolicy(mode="enforce", inventory={"tagging": "replace"})
     s3_world.put_object(Bucket="ml-data", Key=TRAIN_KEY, Body=b"x", Tagging="team=vision")
-    output = decide_batch(_batch(TRAIN_KEY), ENFORCE)
+    output = decide_batch(_batch(TRAIN_KEY), replace)
     assert output["routes"] == {"merge": 1}
     s3_world.put_object_tagging(Bucket="ml-data", Key=TRAIN_KEY, Tagging={"TagSet": [
         {"Key": "team", "Value": "vision"}, {"Key": "project", "Value": "cats"}]})  # while the Map ran
     request = FinishRequest.model_validate({**BATCH_INPUT, "manifest": {"Bucket": "acme-inventory", "Key": "m.json"}})
     merged = {"tagged": 0, "held_back": 0, "errors": 0}
-    _tag(request, [output], ENFORCE, _Unbounded(), merged)
+    _tag(request, [output], replace, _Unbounded(), merged)
     tags = {t["Key"]: t["Value"] for t in s3_world.get_object_tagging(Bucket="ml-data", Key=TRAIN_KEY)["TagSet"]}
     assert tags == {"team": "vision", "project": "cats", "greenrail:storage-class": "ONEZONE_IA"}
     assert merged["tagged"] == 1

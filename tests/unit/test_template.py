@@ -114,12 +114,14 @@ def test_star_resources_only_for_actions_iam_cannot_scope() -> None:
 
 
 def test_batch_operations_jobs_are_limited_to_tagging() -> None:
-    """s3:CreateJob has no resource type; its operation is scoped by condition (s3:RequestJobOperation)."""
+    """s3:CreateJob has no resource type; its operation is scoped by condition (s3:RequestJobOperation):
+    tagging jobs, and for the inventory sweep the merge jobs' LambdaInvoke (never copy, delete, restore...)."""
     found = [(role, statement) for role, statement in _statements() if "s3:CreateJob" in statement["Action"]]
     assert found
     for role, statement in found:
         condition = statement.get("Condition", {}).get("StringEquals", {})
-        assert condition.get("s3:RequestJobOperation") == "S3PutObjectTagging", role
+        allowed = ["S3PutObjectTagging", "LambdaInvoke"] if role == "StorageInventoryFunctionRole" else "S3PutObjectTagging"
+        assert condition.get("s3:RequestJobOperation") == allowed, role
 
 
 def test_no_managed_policies_beyond_logging() -> None:

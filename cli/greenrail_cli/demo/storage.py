@@ -1,6 +1,7 @@
 """The storage policy's demo scenario: a governed bucket, an ungoverned one, duplicates, the sweep,
-and a bucket swept from its S3 Inventory (aggregated decisions, an S3 Batch Operations job, an
-object with tags that keeps them)."""
+and a bucket swept from its S3 Inventory (aggregated decisions, an S3 Batch Operations merge job:
+LambdaInvoke on StorageTagMergeFunction, which reads each object's tags when its task runs and
+keeps them all)."""
 
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def _inventoried_bucket(emulator: Emulator, log: list[str]) -> str:
 
 
 def _inventory_outcome(emulator: Emulator, log: list[str], tagged_key: str) -> dict[str, Any]:
-    """The inventory sweep's aggregated decisions, its Batch Operations job, the tagged object's tags."""
+    """The inventory sweep's aggregated decisions, its Batch Operations merge job, the tagged object's tags."""
     s3, s3control = client("s3"), client("s3control")
     decisions = [d for d in emulator.decisions if d.resource == f"arn:aws:s3:::{INVENTORIED}"]
     jobs = {}
@@ -106,8 +107,11 @@ def _inventory_outcome(emulator: Emulator, log: list[str], tagged_key: str) -> d
         job_id = decision.figures.get("batch_job_id")
         if job_id and job_id not in jobs:
             job = s3control.describe_job(AccountId=decision.account, JobId=job_id)["Job"]
-            jobs[job_id] = {"status": job["Status"], **job.get("ProgressSummary", {})}
-            log.append(f"s3 batch operations: job {job_id[:8]} {job['Status']}: "
+            operation = next(iter(job.get("Operation") or {"?": None}))
+            jobs[job_id] = {"status": job["Status"], "operation": operation, **job.get("ProgressSummary", {})}
+            how = ("merge job, LambdaInvoke StorageTagMergeFunction: each object's tags read when its task runs, "
+                   "all kept" if operation == "LambdaInvoke" else f"{operation} job")
+            log.append(f"s3 batch operations: {how}; job {job_id[:8]} {job['Status']}: "
                        f"{job.get('ProgressSummary', {}).get('NumberOfTasksSucceeded', 0)} objects tagged")
     kept = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=INVENTORIED, Key=tagged_key)["TagSet"]}
     log.append(f"s3: {tagged_key} keeps its tags: {kept}")

@@ -140,7 +140,7 @@ def _client(service: str, region_name: str, role_arn: str | None, epoch: int = 0
 
 # Services whose resources live in the account acted in; the rest (the bus, the state table,
 # the policy parameter, the topic, the Slack secret, the workflows) are Greenrail's own.
-MEMBER_SERVICES = frozenset({"s3", "sagemaker", "cloudwatch", "securityhub", "application-autoscaling"})
+MEMBER_SERVICES = frozenset({"s3", "s3control", "sagemaker", "cloudwatch", "securityhub", "application-autoscaling"})
 
 
 def client(service: str, region_name: str | None = None, role_arn: str | None = None) -> Any:

@@ -36,6 +36,8 @@ class Settings(BaseModel):
     slack_allowed_hosts: str | None = None
     training_watch_arn: str | None = None  # GREENRAIL_TRAINING_WATCH_ARN: the watch state machine
     storage_inventory_arn: str | None = None  # GREENRAIL_STORAGE_INVENTORY_ARN: the inventory sweep state machine
+    storage_tag_merge_arn: str | None = None  # GREENRAIL_STORAGE_TAG_MERGE_ARN: the merge jobs' LambdaInvoke function
+    member_batch_role_name: str | None = None  # GREENRAIL_MEMBER_BATCH_ROLE_NAME: member accounts' Batch Operations role
     endpoint_rightsizing_arn: str | None = None  # GREENRAIL_ENDPOINT_RIGHTSIZING_ARN: the rightsizing state machine
     # the retraining policy's EventBridge Scheduler group, the role its schedules run as, their DLQ
     retraining_schedule_group: str | None = None  # GREENRAIL_RETRAINING_SCHEDULE_GROUP
@@ -64,6 +66,8 @@ _NAMES = {
     "slack_allowed_hosts": "GREENRAIL_SLACK_ALLOWED_HOSTS",
     "training_watch_arn": "GREENRAIL_TRAINING_WATCH_ARN",
     "storage_inventory_arn": "GREENRAIL_STORAGE_INVENTORY_ARN",
+    "storage_tag_merge_arn": "GREENRAIL_STORAGE_TAG_MERGE_ARN",
+    "member_batch_role_name": "GREENRAIL_MEMBER_BATCH_ROLE_NAME",
     "endpoint_rightsizing_arn": "GREENRAIL_ENDPOINT_RIGHTSIZING_ARN",
     "retraining_schedule_group": "GREENRAIL_RETRAINING_SCHEDULE_GROUP",
     "retraining_scheduler_role_arn": "GREENRAIL_RETRAINING_SCHEDULER_ROLE_ARN",

@@ -189,6 +189,28 @@ def merge_groups(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return [total[k] for k in sorted(total)]
 
 
+def cap_groups(groups: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the ``limit`` groups saving most, one group per target class folding the others in).
+
+    A folded group's ``prefix`` is ``*`` and ``prefixes`` counts the groups it holds; its objects,
+    bytes, savings and current classes are their sums. Nothing is lost: the totals are the same."""
+    if len(groups) <= limit:
+        return groups, []
+    ranked = sorted(groups, key=lambda g: (-g["usd_per_month"], g["target"], g["prefix"]))
+    folded: dict[str, dict[str, Any]] = {}
+    for group in ranked[limit:]:
+        slot = folded.setdefault(group["target"], {
+            "target": group["target"], "prefix": "*", "prefixes": 0, "objects": 0, "bytes": 0,
+            "usd_per_month": 0.0, "kgco2e_per_month": 0.0, "from_classes": {}})
+        slot["prefixes"] += 1
+        for name in ("objects", "bytes", "usd_per_month", "kgco2e_per_month"):
+            slot[name] += group[name]
+        for current, objects in group["from_classes"].items():
+            slot["from_classes"][current] = slot["from_classes"].get(current, 0) + objects
+    kept = sorted(ranked[:limit], key=lambda g: (g["target"], g["prefix"]))
+    return kept, [folded[target] for target in sorted(folded)]
+
+
 def merged_tags(existing: dict[str, str], tag_key: str, tag_value: str) -> dict[str, str]:
     """An object's tag set with Greenrail's tag added: every existing tag kept (raises when S3's
     ten-tag limit leaves no room)."""

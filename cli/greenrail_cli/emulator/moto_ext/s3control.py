@@ -4,7 +4,11 @@ A job created with ``ConfirmationRequired`` waits in ``Suspended`` until ``Updat
 (``RequestedJobStatus: Ready``) confirms it; one created without runs at once. Running a job
 here carries out its ``S3PutObjectTagging`` operation on every object of its CSV manifest
 (``Bucket,Key``, keys URL-encoded) in the emulated S3, replacing each object's whole tag set as
-S3 does, and writes the completion report (``Report_CSV_20180820``:
+S3 does; a ``LambdaInvoke`` job invokes its function once per object through the emulator's
+Lambda runtime, in-process (invocation schema 1.0 or 2.0 with ``userArguments``; the key
+URL-encoded as in the manifest), retries a ``TemporaryFailure`` (``LAMBDA_ATTEMPTS`` in all) and
+fails a task on ``PermanentFailure``, an invalid answer or a function error. Either writes the
+completion report (``Report_CSV_20180820``:
 ``Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage``) under the report
 prefix, ``job-<id>/results/<n>.csv`` with a ``job-<id>/manifest.json`` naming it.
 
@@ -25,12 +29,14 @@ from urllib.parse import unquote
 
 from moto.core.responses import ActionResult
 from moto.s3control import urls
+from moto.s3control.exceptions import S3ControlError
 from moto.s3control.models import S3ControlBackend
 from moto.s3control.responses import S3ControlResponse
 
 JOBS: dict[str, dict[str, Any]] = {}
 FAIL_KEYS: set[str] = set()
 FAIL_AFTER: dict[str, int] = {}  # bucket -> tasks done before its job fails
+LAMBDA_ATTEMPTS = 3  # a task the function answers TemporaryFailure is retried, then fails
 
 
 def reset() -> None:
@@ -72,8 +78,17 @@ def _create_job(self: S3ControlResponse) -> ActionResult:
     return ActionResult({"JobId": job_id})
 
 
+class JobNotFound(S3ControlError):
+    code = "NotFoundException"  # DescribeJob's 404
+
+    def __init__(self) -> None:
+        super().__init__("The specified job does not exist.")
+
+
 def _describe_job(self: S3ControlResponse) -> ActionResult:
-    job = JOBS[self._get_param("JobId") or self.path.rstrip("/").rsplit("/", 1)[-1]]
+    job = JOBS.get(self._get_param("JobId") or self.path.rstrip("/").rsplit("/", 1)[-1])
+    if job is None or job["AccountId"] != self.current_account:  # a job is seen in its own account only
+        raise JobNotFound()
     return ActionResult({"Job": {k: v for k, v in job.items() if k not in ("ClientRequestToken", "AccountId")}})
 
 
@@ -98,8 +113,48 @@ def _tag_set(operation: dict[str, Any]) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in tags}
 
 
+def _user_arguments(operation: dict[str, Any]) -> dict[str, str]:
+    arguments = operation.get("UserArguments") or {}
+    entries = arguments.get("entry") if isinstance(arguments, dict) and "entry" in arguments else None
+    if entries is not None:  # the XML parser gives {"entry": [{"key": k, "value": v}, ...]} or one entry
+        entries = [entries] if isinstance(entries, dict) else entries
+        return {str(entry["key"]): str(entry["value"]) for entry in entries}
+    return {str(k): str(v) for k, v in arguments.items()} if isinstance(arguments, dict) else {}
+
+
+def _invoke_task(job: dict[str, Any], bucket: str, encoded_key: str, index: int) -> list[str]:
+    """One LambdaInvoke task: the report row (TaskStatus failed with the result code as ErrorCode)."""
+    from greenrail_cli.emulator.moto_ext import hooks
+
+    operation = job["Operation"]["LambdaInvoke"]
+    schema = str(operation.get("InvocationSchemaVersion") or "1.0")
+    task: dict[str, Any] = {"taskId": f"task-{index}", "s3Key": encoded_key, "s3VersionId": None}
+    task.update({"s3Bucket": bucket} if schema == "2.0" else {"s3BucketArn": f"arn:aws:s3:::{bucket}"})
+    job_part: dict[str, Any] = {"id": job["JobId"]}
+    if schema == "2.0":
+        job_part["userArguments"] = _user_arguments(operation)
+    runtime, function = hooks.runtime, str(operation.get("FunctionArn", ""))
+    if runtime is None or runtime.find(function) is None:
+        return [bucket, encoded_key, "", "failed", "LambdaFunctionNotFound", "400", f"no function {function}"]
+    code, text = "TemporaryFailure", ""
+    for _attempt in range(LAMBDA_ATTEMPTS):
+        event = {"invocationSchemaVersion": schema, "invocationId": str(uuid.uuid4()), "job": job_part,
+                 "tasks": [task]}
+        try:
+            answer = runtime.invoke(function, event)
+            [result] = [r for r in answer["results"] if r["taskId"] == task["taskId"]]
+            code, text = str(result["resultCode"]), str(result.get("resultString", ""))
+        except Exception as exc:  # noqa: BLE001 - a function error or an invalid answer fails the task
+            code, text = "LambdaFunctionError", f"{type(exc).__name__}: {exc}"[:1024]
+        if code != "TemporaryFailure":
+            break
+    if code == "Succeeded":
+        return [bucket, encoded_key, "", "succeeded", "", "200", text]
+    return [bucket, encoded_key, "", "failed", code, "500" if code == "TemporaryFailure" else "400", text]
+
+
 def run_job(job: dict[str, Any]) -> None:
-    """Carry out an S3PutObjectTagging job over its CSV manifest and write its report."""
+    """Carry out an S3PutObjectTagging or LambdaInvoke job over its CSV manifest and write its report."""
     from moto.s3.models import s3_backends
 
     backend = s3_backends[job["AccountId"]]["aws"]
@@ -117,6 +172,10 @@ def run_job(job: dict[str, Any]) -> None:
         if (stop_after is not None and index >= stop_after) or key in FAIL_KEYS:
             failed += 1
             results.append([bucket, row[1], "", "failed", "InternalError", "500", "We encountered an internal error."])
+            continue
+        if "LambdaInvoke" in (job["Operation"] or {}):
+            results.append(_invoke_task(job, bucket, row[1], index))
+            succeeded, failed = succeeded + (results[-1][3] == "succeeded"), failed + (results[-1][3] == "failed")
             continue
         target = backend.get_object(bucket, key)
         if target is None:
@@ -156,7 +215,14 @@ def _write_report(backend: Any, job: dict[str, Any], results: list[list[str]]) -
 
 
 def apply() -> None:
+    from moto.iam import policy_validation
+
     reset()
+    # an S3 Batch Operations job's ARN has a region (arn:aws:s3:<region>:<account>:job/<id>), as
+    # an access point's does; moto's policy validator knows only the latter
+    s3_arns = policy_validation.SERVICE_TYPE_REGION_INFORMATION_ERROR_ASSOCIATIONS["s3"]
+    if "job/" not in s3_arns.setdefault("valid_starting_values", []):
+        s3_arns["valid_starting_values"].append("job/")
     S3ControlResponse.create_job = _create_job  # type: ignore[attr-defined]
     S3ControlResponse.describe_job = _describe_job  # type: ignore[attr-defined]
     S3ControlResponse.update_job_status = _update_job_status  # type: ignore[attr-defined]

@@ -89,7 +89,7 @@ def write_manifest(bucket: str, key: str, objects: list[tuple[str, str]]) -> str
     return str(response["ETag"]).strip('"')
 
 
-@calls("s3:CreateJob", "iam:PassRole", central=True)  # S3 Control CreateJob passes the Batch role
+@calls("s3:CreateJob", "iam:PassRole")  # in the bucket's account; CreateJob passes its Batch role
 def create_tagging_job(account: str, manifest_bucket: str, manifest_key: str, manifest_etag: str,
                        tag_key: str, tag_value: str, role_arn: str, report_prefix: str, token: str,
                        confirm: bool = True) -> str:
@@ -115,8 +115,49 @@ def create_tagging_job(account: str, manifest_bucket: str, manifest_key: str, ma
     return str(response["JobId"])
 
 
+@calls("s3:CreateJob", "iam:PassRole")  # in the bucket's account; CreateJob passes its Batch role
+def create_merge_job(account: str, manifest_bucket: str, manifest_key: str, manifest_etag: str, function_arn: str,
+                     tag_key: str, tag_value: str, role_arn: str, report_prefix: str, token: str,
+                     confirm: bool = True) -> str:
+    """Create an S3 Batch Operations ``LambdaInvoke`` job (invocation schema 2.0) that runs the
+    tag-merge function on every object of the manifest: each object's tags are read when its task
+    runs and kept (``greenrail.flows.tag_merge``). The completion report names the failed tasks."""
+    response = client("s3control").create_job(
+        AccountId=account,
+        ConfirmationRequired=confirm,
+        Operation={"LambdaInvoke": {"FunctionArn": function_arn, "InvocationSchemaVersion": "2.0",
+                                    "UserArguments": {"tagKey": tag_key, "storageClass": tag_value,
+                                                      "account": account}}},
+        Manifest={
+            "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
+            "Location": {"ObjectArn": f"arn:aws:s3:::{manifest_bucket}/{manifest_key}", "ETag": manifest_etag},
+        },
+        Report={
+            "Bucket": f"arn:aws:s3:::{manifest_bucket}", "Prefix": report_prefix, "Format": "Report_CSV_20180820",
+            "Enabled": True, "ReportScope": "FailedTasksOnly",
+        },
+        ClientRequestToken=token,
+        Priority=10,
+        RoleArn=role_arn,
+        Description=f"Greenrail storage policy: merge tag {tag_key}={tag_value}"[:256],
+    )
+    return str(response["JobId"])
+
+
+@calls("s3:DescribeJob")
+def job_exists(account: str, job_id: str) -> bool:
+    """Whether ``account`` holds the Batch Operations job ``job_id`` (NotFoundException, 404: it does not)."""
+    try:
+        client("s3control").describe_job(AccountId=account, JobId=job_id)
+    except Exception as exc:
+        if error_code(exc) in ("NotFoundException", "NoSuchJob", "404", "NotFound"):
+            return False
+        raise
+    return True
+
+
 # ---------------------------------------------------------------- the storage policy's S3 Inventory path
-@calls("s3:GetInventoryConfiguration", central=True)  # ListBucketInventoryConfigurations; this account only
+@calls("s3:GetInventoryConfiguration")  # ListBucketInventoryConfigurations, in the bucket's account
 def inventory_configurations(bucket: str) -> list[dict[str, Any]]:
     """The bucket's inventory configurations (every page)."""
     s3, found, token = client("s3"), [], None
@@ -128,7 +169,7 @@ def inventory_configurations(bucket: str) -> list[dict[str, Any]]:
             return found
 
 
-@calls("s3:PutInventoryConfiguration", central=True)  # this account only (its manifest bucket)
+@calls("s3:PutInventoryConfiguration")  # in the bucket's account, delivered to the manifest bucket
 def put_inventory_configuration(bucket: str, configuration: dict[str, Any]) -> None:
     client("s3").put_bucket_inventory_configuration(
         Bucket=bucket, Id=configuration["Id"], InventoryConfiguration=configuration)

@@ -2,7 +2,8 @@
 
 ``find_inventory``/``start`` (the daily sweep, this account's governed buckets): a bucket with a
 usable inventory configuration is not listed; its newest ``manifest.json`` goes to one execution
-of the inventory state machine, named from the bucket, the manifest and the day.
+of the inventory state machine, named from the bucket, the manifest and the policy mode: a weekly
+inventory is swept once, not every day, and again only when the mode changes (dry-run, then enforce).
 
 The state machine: ``prepare`` checks the manifest (format, fields) and that every file it lists
 is there, and writes the checked manifest (files that are gone left out, named); a Distributed
@@ -11,10 +12,18 @@ Map reads it (``ItemReader``, ``InputType: MANIFEST``) and hands batches of rows
 (``greenrail.storage_inventory``), then one GetObjectTagging per remaining candidate, written to
 a fragment CSV in the manifest bucket; ``ResultWriter`` writes the batches' results to S3.
 ``finish`` reads them: one decision per bucket x target class x key prefix (counts, bytes,
-savings), one decision for whatever failed (batches, files gone, an unreadable inventory), and
-in enforce mode the managed lifecycle rules, one S3 Batch Operations ``S3PutObjectTagging`` job
-per target class over the objects found without any tag, and one PutObjectTagging per object
-that has tags (its tags kept), within the blast radius.
+savings; at most ``max_decisions_per_bucket``, the rest folded into one decision per class), one
+decision for whatever failed (batches, files gone, an unreadable inventory), and in enforce mode
+the managed lifecycle rules and, within the blast radius, per target class:
+
+* ``tagging: merge`` (the default): one S3 Batch Operations ``LambdaInvoke`` job over every chosen
+  object, with or without tags: StorageTagMergeFunction (``greenrail.flows.tag_merge``) reads each
+  object's tags when its task runs and writes them back with Greenrail's, so a tag added after the
+  decide step is kept too; a task that fails is named in the job's completion report and the
+  object is chosen again by the next sweep;
+* ``tagging: replace``: one ``S3PutObjectTagging`` job over the objects found without any tag (the
+  job replaces the tag set: a tag added between the decide step and the job is lost) and one
+  PutObjectTagging per object that has tags (its tags read again and kept).
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from greenrail import storage_inventory as rows_policy
-from greenrail.aws import error_code, is_permanent
+from greenrail.aws import acting_account, acting_in, error_code, is_permanent
 from greenrail.decision import Decision, Mode, Savings
 from greenrail.flows import MapOutput, Once, Publish, ResultLocation, StepError
 from greenrail.policies import storage
@@ -63,19 +72,32 @@ def prices(region: str) -> rows_policy.Prices:
 
 
 # ---------------------------------------------------------------- the daily sweep: which buckets, which manifest
-def find_inventory(bucket: str, policy: storage.StoragePolicy, now: datetime | None = None) -> dict[str, str] | None:
-    """The newest manifest.json of the bucket's first usable inventory configuration, or None."""
+def find_inventory(bucket: str, policy: storage.StoragePolicy, now: datetime | None = None,
+                   own: str | None = None) -> dict[str, str] | None:
+    """The newest manifest.json of the bucket's first usable inventory configuration, or None.
+
+    Called within ``acting_in(account)``: the configurations are read in the bucket's account.
+    The inventory itself is read by Greenrail's own account (``own``): the Distributed Map reads
+    it with the state machine's role. A member account's bucket therefore counts only when its
+    inventory is delivered to the manifest bucket or to another bucket of Greenrail's account."""
     from greenrail.adapters import s3
 
     now = now or _now()
+    member = own is not None and acting_account() != own
     for configuration in s3.inventory_configurations(bucket):
         if not rows_policy.inventory_usable(configuration):
             continue
         destination = configuration["Destination"]["S3BucketDestination"]
         target = str(destination["Bucket"]).split(":::")[-1]
+        if member and target != policy.sweep.manifest_bucket and str(destination.get("AccountId") or "") != own:
+            logger.warning("inventory delivered to a bucket Greenrail's account does not own: listing instead",
+                           extra={"bucket": bucket, "inventory": configuration["Id"]})
+            continue
         prefix = str(destination.get("Prefix") or "").strip("/")
         base = f"{prefix}/{bucket}/{configuration['Id']}/" if prefix else f"{bucket}/{configuration['Id']}/"
-        runs = sorted(run for run in s3.inventory_runs(target, base) if RUN_FOLDER.search(run))
+        with acting_in(None):  # the destination is read with Greenrail's own role
+            listed = s3.inventory_runs(target, base)
+        runs = sorted(run for run in listed if RUN_FOLDER.search(run))
         if not runs:
             continue
         taken = datetime.strptime(runs[-1][-18:-1], "%Y-%m-%dT%H-%MZ").replace(tzinfo=UTC)
@@ -89,11 +111,12 @@ def find_inventory(bucket: str, policy: storage.StoragePolicy, now: datetime | N
 
 def start(bucket: str, manifest: dict[str, str], policy: storage.StoragePolicy, account: str, region: str,
           state_machine_arn: str, now: datetime | None = None) -> dict[str, Any]:
-    """One inventory execution per bucket, manifest and day (the name makes it idempotent)."""
+    """One inventory execution per bucket, manifest and policy mode (the name makes it idempotent):
+    a weekly inventory is swept once, not every day; a change of mode (dry-run to enforce) sweeps
+    the same manifest again. ``now`` is not part of the name."""
     from greenrail.adapters import stepfunctions
 
-    day = (now or _now()).strftime("%Y-%m-%d")
-    run = _digest(bucket, manifest["Bucket"], manifest["Key"], day)[:24]
+    run = _digest(bucket, manifest["Bucket"], manifest["Key"], policy.mode.value)[:24]
     payload = {"bucket": bucket, "account": account, "region": region, "run": run,
                "manifest": {"Bucket": manifest["Bucket"], "Key": manifest["Key"]},
                "work_bucket": policy.sweep.manifest_bucket, "rows_per_batch": policy.inventory.rows_per_batch,
@@ -120,7 +143,10 @@ def recommend_inventory(bucket: storage.Bucket, policy: storage.StoragePolicy, a
     applied, error = False, None
     if policy.mode == Mode.ENFORCE and policy.inventory.allow_create_inventory and may_create \
             and policy.sweep.manifest_bucket:
-        configuration = inventory_configuration(policy.sweep.manifest_bucket, account)
+        from greenrail.aws import account_id
+
+        # delivered to the manifest bucket, which Greenrail's own account owns (a member's bucket too)
+        configuration = inventory_configuration(policy.sweep.manifest_bucket, account_id())
         try:
             s3.put_inventory_configuration(bucket.name, configuration)
             applied = True
@@ -247,7 +273,8 @@ def decide_batch(request: BatchRequest, policy: storage.StoragePolicy) -> dict[s
 
     def lookup(candidate: rows_policy.Candidate) -> dict[str, str] | None:
         try:
-            return s3.object_tags(bucket, candidate.key)
+            with acting_in(context.account):  # a member account's bucket: through its role
+                return s3.object_tags(bucket, candidate.key)
         except Exception as exc:
             # deleted since the inventory was taken: 404, or 403 as S3 answers a role without
             # s3:ListBucket (this one); an object whose tags cannot be read is not tagged either
@@ -339,33 +366,33 @@ def conclude(request: FinishRequest, policy: storage.StoragePolicy, blast_radius
     manifests: dict[str, str] = {}
     held: dict[str, str] = {}  # target class -> why its objects without tags got no job
     if enforce and groups:
-        rules = storage.merge_lifecycle(s3.lifecycle_rules(bucket), policy)
-        if rules is not None:  # the rule first: a tagged object always has its rule
-            s3.put_lifecycle_rules(bucket, rules)
+        with acting_in(account):  # the bucket's account (a member's: through its role)
+            rules = storage.merge_lifecycle(s3.lifecycle_rules(bucket), policy)
+            if rules is not None:  # the rule first: a tagged object always has its rule
+                s3.put_lifecycle_rules(bucket, rules)
         jobs, manifests, held = _tag(request, outputs, policy, blast_radius, merged)
     base: dict[str, Any] = {"policy": storage.POLICY, "resource": f"arn:aws:s3:::{bucket}", "account": account, "region": region,
             "mode": policy.mode}
     decisions = []
-    for group in groups:
+    cap = policy.inventory.max_decisions_per_bucket
+    kept, folded = rows_policy.cap_groups(groups, cap)  # jobs are per class: tagging is the same
+    for group in kept + folded:
         target = group["target"]
         figures: dict[str, Any] = {
             "source": "s3-inventory", "inventory": f"s3://{request.manifest.Bucket}/{request.manifest.Key}",
             "prefix": group["prefix"], "objects": group["objects"], "size_bytes": group["bytes"],
             "from_classes": group["from_classes"], "run": run}
         if target in jobs:
-            figures.update({"batch_job_id": jobs[target], "manifest": manifests[target]})
+            figures.update({"batch_job_id": jobs[target], "manifest": manifests[target],
+                            "tagging": policy.inventory.tagging})
         where = f"s3://{bucket}/{group['prefix']}"
+        if "prefixes" in group:  # the groups beyond the cap, folded per class
+            figures.update({"prefixes": group["prefixes"], "max_decisions_per_bucket": cap})
+            where = (f"{group['prefixes']:,} prefixes of s3://{bucket}/ (beyond the {cap:,} prefixes saving most, "
+                     "folded into this decision)")
         if enforce and target in held:
-            reason = (f"{group['objects']:,} objects under {where} to tag {policy.target_tag_key}={target}: "
-                      f"no S3 Batch Operations job for those without tags ({held[target]}); they are tried "
-                      "again by the next sweep")
             figures["batch_job_held_back"] = held[target]
-        elif enforce:
-            how = (f"S3 Batch Operations job {jobs[target]} (objects without tags) and one PutObjectTagging per "
-                   "object with tags, its tags kept" if target in jobs else "one PutObjectTagging per object, its tags kept")
-            reason = f"{group['objects']:,} objects under {where} tagged {policy.target_tag_key}={target}: {how}"
-        else:
-            reason = f"{group['objects']:,} objects under {where} should be tagged {policy.target_tag_key}={target}"
+        reason = _reason(f"{group['objects']:,} objects under {where}", target, policy, jobs, held)
         decisions.append(Decision(
             **base, action="batch-tag", target={"storage_class": target, "prefix": group["prefix"]},
             applied=enforce and target not in held and bool(target in jobs or merged["tagged"]),
@@ -382,6 +409,25 @@ def conclude(request: FinishRequest, policy: storage.StoragePolicy, blast_radius
     if problem is not None:
         decisions.append(Decision(**base, action="none", compliant=False, severity="MEDIUM", **problem))
     return decisions
+
+
+def _reason(what: str, target: str, policy: storage.StoragePolicy, jobs: dict[str, str], held: dict[str, str]) -> str:
+    """A batch-tag decision's reason: what is (or should be) tagged, and how."""
+    tag = f"{policy.target_tag_key}={target}"
+    merge = policy.inventory.tagging == "merge"
+    if policy.mode != Mode.ENFORCE:
+        return f"{what} should be tagged {tag}"
+    if target in held:
+        return (f"{what} to tag {tag}: no S3 Batch Operations job for {'them' if merge else 'those without tags'} "
+                f"({held[target]}); they are tried again by the next sweep")
+    if merge:
+        how = f"S3 Batch Operations job {jobs.get(target)} (LambdaInvoke: each object's tags read when its task runs, all kept)"
+    elif target in jobs:
+        how = (f"S3 Batch Operations job {jobs[target]} (objects without tags) and one PutObjectTagging per object "
+               "with tags, its tags kept")
+    else:
+        how = "one PutObjectTagging per object, its tags kept"
+    return f"{what} tagged {tag}: {how}"
 
 
 def _failure(request: FinishRequest, prepared: dict[str, Any], failed: list[dict[str, Any]],
@@ -417,49 +463,84 @@ def _failure(request: FinishRequest, prepared: dict[str, Any], failed: list[dict
 
 def _tag(request: FinishRequest, outputs: list[dict[str, Any]], policy: storage.StoragePolicy, blast_radius: Any,
          merged: dict[str, int]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """Tag in enforce mode: a Batch Operations job per class for objects without tags; one
-    PutObjectTagging per object with tags (merged, bounded). Returns (jobs, manifests, why no
-    job) by class."""
+    """Tag in enforce mode. ``tagging: merge``: one Batch Operations ``LambdaInvoke`` job per class
+    over every chosen object (the tag-merge function reads each object's tags when its task runs
+    and keeps them all: ``greenrail.flows.tag_merge``). ``tagging: replace``: an
+    ``S3PutObjectTagging`` job per class for the objects found without tags (a tag added since
+    is lost: the job replaces the tag set), one PutObjectTagging per object with tags (merged,
+    bounded). Returns (jobs, manifests, why no job) by class."""
     from greenrail.adapters import s3
+    from greenrail.settings import settings
 
     bucket, account, run, work_bucket = request.bucket, request.account, request.run, request.work_bucket
-    untagged: dict[str, list[tuple[str, str]]] = {}
+    merge = policy.inventory.tagging == "merge"
+    untagged: dict[str, list[tuple[str, str]]] = {}  # merge: every chosen object
     for output in outputs:
         if not output.get("fragment"):
             continue
         text = s3.read_object(work_bucket, output["fragment"]).decode()
         for object_bucket, key, target, where, _read_tags in csv.reader(io.StringIO(text)):
-            if where == "batch":
+            if merge or where == "batch":
                 untagged.setdefault(target, []).append((object_bucket, unquote(key)))
-                continue
-            if merged["tagged"] >= policy.inventory.max_merges_per_sweep \
-                    or not blast_radius.acquire(f"{bucket}/{unquote(key)}#{target}"):
-                merged["held_back"] += 1
-                continue
-            try:  # its tags read again now (they may have changed since the batch read them), all kept
-                current = s3.object_tags(bucket, unquote(key))
-                if rows_policy.route(rows_policy.Candidate(unquote(key), 0, "", target, ""), current, policy) \
-                        in ("already", "exempt"):
-                    continue
-                s3.put_object_tag(bucket, unquote(key), policy.target_tag_key, target, current)
-                merged["tagged"] += 1
-            except Exception as exc:
-                if not is_permanent(exc) and not isinstance(exc, ValueError):
-                    raise
-                merged["errors"] += 1
+            else:
+                with acting_in(account):
+                    _merge_one(bucket, unquote(key), target, policy, blast_radius, merged)
     jobs, manifests, held = {}, {}, {}
-    role = policy.sweep.batch_operations_role_arn
+    role = batch_role(account, policy)
+    function = settings().storage_tag_merge_arn
     for target, objects in sorted(untagged.items()):
-        if not role:
-            held[target] = "storage.sweep.batch_operations_role_arn is not set"
+        why = (("storage.sweep.batch_operations_role_arn is not set" if account == acting_account() else
+                "no Batch Operations role in member accounts (the MemberBatchOperationsRoleName parameter)")
+               if not role else
+               "the tag-merge function is not deployed (GREENRAIL_STORAGE_TAG_MERGE_ARN)" if merge and not function else
+               "the blast radius for this hour is reached" if not blast_radius.acquire(f"{bucket}#{run}#{target}#batch")
+               else None)
+        if why or not role:
+            held[target] = why or ""
             continue
-        if not blast_radius.acquire(f"{bucket}#{run}#{target}#batch"):
-            held[target] = "the blast radius for this hour is reached"
-            continue
-        key = f"{WORK_PREFIX}/{bucket}/{run}/batch-{target.lower()}.csv"
+        key = f"{WORK_PREFIX}/{bucket}/{run}/{'merge' if merge else 'batch'}-{target.lower()}.csv"
         etag = s3.write_manifest(work_bucket, key, sorted(objects))
-        jobs[target] = s3.create_tagging_job(account, work_bucket, key, etag, policy.target_tag_key, target, role,
-                                             f"{WORK_PREFIX}/{bucket}/{run}/reports", _digest(bucket, run, target)[:64],
-                                             confirm=policy.inventory.confirm_batch_jobs)
+        reports, token = f"{WORK_PREFIX}/{bucket}/{run}/reports", _digest(bucket, run, target, policy.inventory.tagging)[:64]
+        with acting_in(account):  # the job runs in the bucket's account, as its Batch Operations role
+            if merge and function:
+                jobs[target] = s3.create_merge_job(account, work_bucket, key, etag, function, policy.target_tag_key,
+                                                   target, role, reports, token,
+                                                   confirm=policy.inventory.confirm_batch_jobs)
+            else:
+                jobs[target] = s3.create_tagging_job(account, work_bucket, key, etag, policy.target_tag_key, target,
+                                                     role, reports, token, confirm=policy.inventory.confirm_batch_jobs)
         manifests[target] = f"s3://{work_bucket}/{key}"
     return jobs, manifests, held
+
+
+def batch_role(account: str, policy: storage.StoragePolicy) -> str | None:
+    """The role the bucket's Batch Operations jobs run as: in Greenrail's own account the policy's
+    ``storage.sweep.batch_operations_role_arn``; in a member account the role the member stack
+    creates (``MemberBatchOperationsRoleName``; jobs run in the account that owns the objects)."""
+    from greenrail.aws import account_id
+    from greenrail.settings import settings
+
+    if account == account_id():
+        return policy.sweep.batch_operations_role_arn
+    name = settings().member_batch_role_name
+    return f"arn:{settings().partition}:iam::{account}:role/{name}" if name else None
+
+
+def _merge_one(bucket: str, key: str, target: str, policy: storage.StoragePolicy, blast_radius: Any,
+               merged: dict[str, int]) -> None:
+    """tagging: replace: one object read with tags, tagged on its own (bounded), its tags read again now."""
+    from greenrail.adapters import s3
+
+    if merged["tagged"] >= policy.inventory.max_merges_per_sweep or not blast_radius.acquire(f"{bucket}/{key}#{target}"):
+        merged["held_back"] += 1
+        return
+    try:  # its tags read again now (they may have changed since the batch read them), all kept
+        current = s3.object_tags(bucket, key)
+        if rows_policy.route(rows_policy.Candidate(key, 0, "", target, ""), current, policy) in ("already", "exempt"):
+            return
+        s3.put_object_tag(bucket, key, policy.target_tag_key, target, current)
+        merged["tagged"] += 1
+    except Exception as exc:
+        if not is_permanent(exc) and not isinstance(exc, ValueError):
+            raise
+        merged["errors"] += 1

@@ -87,11 +87,11 @@ def sweep_account(account: str, own: str, policy: storage.StoragePolicy, context
     with acting_in(account):
         for bucket in storage.governed_buckets(policy):
             try:
-                if account == own and (started := from_inventory(bucket, policy, account)):
+                if started := from_inventory(bucket, policy, account, own):
                     report["buckets"][bucket.name] = started  # the inventory state machine sweeps it
                     continue
                 result = sweep_bucket(bucket, policy, account, region(), blast, once, bus.publish,
-                                      may_create_inventory=account == own)
+                                      may_create_inventory=True)
             except Exception as exc:  # one bucket's failure must not stop the others
                 code = error_code(exc)
                 logger.error("bucket sweep failed", extra={"bucket": bucket.name, "error": code, "detail": str(exc)})
@@ -105,9 +105,12 @@ def sweep_account(account: str, own: str, policy: storage.StoragePolicy, context
     return report
 
 
-def from_inventory(bucket: storage.Bucket, policy: storage.StoragePolicy, account: str) -> dict[str, Any] | None:
-    """Start the inventory sweep of a bucket that has a usable S3 Inventory (this account only,
-    with a manifest bucket and the inventory state machine deployed); None: list it instead."""
+def from_inventory(bucket: storage.Bucket, policy: storage.StoragePolicy, account: str,
+                   own: str | None = None) -> dict[str, Any] | None:
+    """Start the inventory sweep of a bucket that has a usable S3 Inventory (with a manifest
+    bucket and the inventory state machine deployed; a member account's bucket when its
+    inventory is delivered to Greenrail's account, see ``inventory.find_inventory``); None: list
+    it instead."""
     from greenrail.flows import inventory
 
     machine = settings().storage_inventory_arn
@@ -115,7 +118,7 @@ def from_inventory(bucket: storage.Bucket, policy: storage.StoragePolicy, accoun
             or policy.exemptions.exempts(bucket.name, bucket.tags):
         return None
     try:
-        manifest = inventory.find_inventory(bucket.name, policy)
+        manifest = inventory.find_inventory(bucket.name, policy, own=own or account)
     except Exception as exc:  # no inventory permission on that bucket, its destination unreadable...
         logger.warning("cannot read the bucket's inventory configuration: listing it",
                        extra={"bucket": bucket.name, "error": error_code(exc)})

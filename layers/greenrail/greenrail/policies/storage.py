@@ -65,19 +65,29 @@ class StorageInventory(Strict):
         "recommends an inventory (recommend-inventory) instead of listing it"))
     prefix_depth: int = Field(default=2, ge=0, le=10, description=(
         "decisions are aggregated per bucket x target class x key prefix of this many directory levels"))
+    max_decisions_per_bucket: int = Field(default=50, ge=1, description=(
+        "at most this many prefix decisions per bucket and inventory, those saving most a month; the "
+        "other prefixes are folded, per target class, into one decision whose figures count them "
+        "(prefixes, objects, bytes and savings summed). Tagging is the same: jobs are per class"))
     allow_create_inventory: bool = Field(default=False, description=(
         "in enforce mode, create a daily CSV inventory configuration (to storage.sweep.manifest_bucket) "
         "for a bucket above the listing threshold"))
     max_manifest_age_days: int = Field(default=8, ge=1, description="an older newest inventory is not swept")
+    tagging: Literal["merge", "replace"] = Field(default="merge", description=(
+        "how the objects to tag are tagged in enforce mode: merge, one S3 Batch Operations LambdaInvoke job "
+        "per target class over every chosen object, whose function (StorageTagMergeFunction) reads each "
+        "object's tags when its task runs and adds Greenrail's, every tag kept; replace, the cheaper "
+        "S3PutObjectTagging job (it replaces the whole tag set) for the objects found without tags and one "
+        "PutObjectTagging per object with tags: a tag added between the decide step and the job is lost"))
     max_merges_per_sweep: int = Field(default=10_000, ge=0, description=(
-        "objects that already have tags are tagged one by one (their tags kept), at most this many a sweep"))
+        "tagging: replace only: objects that already have tags are tagged one by one (their tags kept), "
+        "at most this many a sweep"))
     rows_per_batch: int = Field(default=1000, ge=1, le=10_000, description=(
         "inventory rows per decide invocation (ItemBatcher; at most 256 KiB of rows a batch)"))
     tolerated_failure_percentage: float = Field(default=10.0, ge=0, le=100, description=(
         "batches that may fail (a corrupt inventory file) before the whole inventory sweep stops"))
     confirm_batch_jobs: bool = Field(default=False, description=(
-        "create the Batch Operations jobs awaiting confirmation instead of running them (they only "
-        "ever hold objects found without tags)"))
+        "create the Batch Operations jobs awaiting confirmation instead of running them"))
 
 
 class StoragePolicy(Strict):
@@ -522,11 +532,20 @@ def _sweep_uses() -> tuple[Any, ...]:
 
 
 def _inventory_uses() -> tuple[Any, ...]:
-    """StorageInventoryFunction: prepare, decide each batch of rows, finish (this account only)."""
+    """StorageInventoryFunction: prepare, decide each batch of rows, finish (a member account's
+    bucket through its member role: its objects' tags, its lifecycle rules, its jobs)."""
     s3, bus, document, state = _adapters()
     return (document.read_parameter, s3.read_object, s3.object_size, s3.object_start, s3.write_object, s3.object_tags,
             s3.lifecycle_rules, s3.put_lifecycle_rules, s3.put_object_tag, s3.write_manifest,
-            s3.create_tagging_job, state.run_once, state.BlastRadius.acquire, bus.publish)
+            s3.create_tagging_job, s3.create_merge_job, state.run_once, state.BlastRadius.acquire, bus.publish)
+
+
+def _tag_merge_uses() -> tuple[Any, ...]:
+    """StorageTagMergeFunction: the tasks of the inventory sweep's merge jobs (S3 Batch Operations
+    LambdaInvoke; a member account's job through its member role, once the job is found there):
+    read an object's tags, write them back with Greenrail's."""
+    s3, _bus, document, _state = _adapters()
+    return (document.read_parameter, s3.object_tags, s3.put_object_tag, s3.job_exists)
 
 
 DEFINITION = PolicyDefinition(
@@ -544,7 +563,8 @@ DEFINITION = PolicyDefinition(
         )),
         Trigger("StorageSweepFunction", _sweep_uses, member=True),
         Trigger("StorageSweepStateMachine", definition="storage_sweep.asl.json"),
-        Trigger("StorageInventoryFunction", _inventory_uses),
+        Trigger("StorageInventoryFunction", _inventory_uses, member=True),
+        Trigger("StorageTagMergeFunction", _tag_merge_uses, member=True),
         Trigger("StorageInventoryStateMachine", definition="storage_inventory.asl.json"),
     ),
 )
