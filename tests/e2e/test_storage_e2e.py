@@ -155,6 +155,16 @@ def test_sweep_prepares_a_batch_operations_job_above_the_threshold() -> None:
         announced = len(emulator.decisions)
         emulator.run_schedule("StorageSweepStateMachineDaily")
         assert len(JOBS) == 1 and len(emulator.decisions) == announced
+        # a merge job (tagging: merge, the default): tagged while the job waited, an object keeps that tag
+        assert "LambdaInvoke" in JOBS[decision.figures["batch_job_id"]]["Operation"]
+        s3.put_object_tagging(Bucket=BUCKET, Key="d/train/part-1.bin",
+                              Tagging={"TagSet": [{"Key": "owner", "Value": "ana"}]})
+        client("s3control").update_job_status(AccountId="123456789012", JobId=decision.figures["batch_job_id"],
+                                              RequestedJobStatus="Ready")
+        assert {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=BUCKET, Key="d/train/part-1.bin")["TagSet"]} \
+            == {"owner": "ana", "greenrail:storage-class": "ONEZONE_IA"}
+        assert s3.get_object_tagging(Bucket=BUCKET, Key="d/train/part-0.bin")["TagSet"] == [
+            {"Key": "greenrail:storage-class", "Value": "ONEZONE_IA"}]
 
 
 def test_the_sweep_does_not_announce_again_what_the_event_announced() -> None:

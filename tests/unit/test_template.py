@@ -115,13 +115,17 @@ def test_star_resources_only_for_actions_iam_cannot_scope() -> None:
 
 def test_batch_operations_jobs_are_limited_to_tagging() -> None:
     """s3:CreateJob has no resource type; its operation is scoped by condition (s3:RequestJobOperation):
-    tagging jobs, and for the inventory sweep the merge jobs' LambdaInvoke (never copy, delete, restore...)."""
+    tagging jobs and the merge jobs' LambdaInvoke (never copy, delete, restore...), here and in
+    the member role."""
     found = [(role, statement) for role, statement in _statements() if "s3:CreateJob" in statement["Action"]]
     assert found
     for role, statement in found:
         condition = statement.get("Condition", {}).get("StringEquals", {})
-        allowed = ["S3PutObjectTagging", "LambdaInvoke"] if role == "StorageInventoryFunctionRole" else "S3PutObjectTagging"
-        assert condition.get("s3:RequestJobOperation") == allowed, role
+        assert condition.get("s3:RequestJobOperation") == ["S3PutObjectTagging", "LambdaInvoke"], role
+    member = load_template(ROOT / "org" / "member-account.yaml")["Resources"]["ExecutionRole"]["Properties"]
+    [statement] = [s for policy in member["Policies"] for s in policy["PolicyDocument"]["Statement"]
+                   if "s3:CreateJob" in s["Action"]]
+    assert statement["Condition"]["StringEquals"]["s3:RequestJobOperation"] == ["S3PutObjectTagging", "LambdaInvoke"]
 
 
 def test_no_managed_policies_beyond_logging() -> None:

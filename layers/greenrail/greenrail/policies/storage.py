@@ -441,10 +441,14 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
     """Above the threshold, one S3 Batch Operations tagging job per target class instead of one call per object.
 
     The job is created with ConfirmationRequired: it waits for a person to confirm it in the S3
-    console or with ``s3control update-job-status``. Note that S3PutObjectTagging replaces an
-    object's whole tag set, which is why it is prepared, not run.
+    console or with ``s3control update-job-status``. With ``inventory.tagging: merge`` (the
+    default) it is a LambdaInvoke merge job: each object's tags are read when its task runs and
+    kept (``greenrail.flows.tag_merge``), however long the job waited; with ``replace`` an
+    S3PutObjectTagging job, which replaces each object's whole tag set (a tag added while it
+    waits is lost).
     """
     from greenrail.adapters import s3
+    from greenrail.settings import settings
 
     sweep = policy.sweep
     by_class: dict[str, list[tuple[Decision, StorageObject]]] = {}
@@ -463,9 +467,15 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
         if policy.mode == Mode.ENFORCE and sweep.manifest_bucket and sweep.batch_operations_role_arn:
             key = f"greenrail/manifests/{bucket.name}/{manifest_id}-{storage_class.lower()}.csv"
             etag = s3.write_manifest(sweep.manifest_bucket, key, [(o.bucket, o.key) for _, o in items])
-            job_id = s3.create_tagging_job(account, sweep.manifest_bucket, key, etag, policy.target_tag_key,
-                                           storage_class, sweep.batch_operations_role_arn,
-                                           "greenrail/reports", _token(bucket.name, storage_class, items))
+            function = settings().storage_tag_merge_arn if policy.inventory.tagging == "merge" else None
+            if function:
+                job_id = s3.create_merge_job(account, sweep.manifest_bucket, key, etag, function, policy.target_tag_key,
+                                             storage_class, sweep.batch_operations_role_arn, "greenrail/reports",
+                                             _token(bucket.name, storage_class, items))
+            else:
+                job_id = s3.create_tagging_job(account, sweep.manifest_bucket, key, etag, policy.target_tag_key,
+                                               storage_class, sweep.batch_operations_role_arn,
+                                               "greenrail/reports", _token(bucket.name, storage_class, items))
             jobs[storage_class] = job_id
             figures.update({"manifest": f"s3://{sweep.manifest_bucket}/{key}", "batch_job_id": job_id})
             applied = True
@@ -526,8 +536,8 @@ def _sweep_uses() -> tuple[Any, ...]:
     s3, bus, document, state = _adapters()
     return (document.read_parameter, organizations.active_accounts, s3.bucket_names, s3.bucket_tags,
             s3.list_objects, s3.object_tags, s3.lifecycle_rules, s3.put_lifecycle_rules, s3.put_object_tag,
-            s3.write_manifest, s3.create_tagging_job, state.run_once, state.BlastRadius.acquire, bus.publish,
-            s3.inventory_configurations, s3.inventory_runs, s3.put_inventory_configuration,
+            s3.write_manifest, s3.create_tagging_job, s3.create_merge_job, state.run_once, state.BlastRadius.acquire,
+            bus.publish, s3.inventory_configurations, s3.inventory_runs, s3.put_inventory_configuration,
             stepfunctions.start_execution)
 
 
