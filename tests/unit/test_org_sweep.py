@@ -278,3 +278,49 @@ def test_the_emulator_checks_calls_through_a_member_role_against_the_member_role
         check(frozenset({"events:PutEvents"}), "publish")
         with pytest.raises(UndeclaredPermission, match="s3:DeleteBucket"):
             check(frozenset({"s3:DeleteBucket"}), "nothing grants it")
+
+
+def _member_endpoint(account: str, region: str, name: str) -> None:
+    credentials = boto3.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/GreenrailExecution", RoleSessionName="seed")["Credentials"]
+    sagemaker = boto3.client("sagemaker", region_name=region, aws_access_key_id=credentials["AccessKeyId"],
+                             aws_secret_access_key=credentials["SecretAccessKey"],
+                             aws_session_token=credentials["SessionToken"])
+    sagemaker.create_model(ModelName=name, ExecutionRoleArn=f"arn:aws:iam::{account}:role/sm",
+                           PrimaryContainer={"Image": "123.dkr.ecr.us-east-1.amazonaws.com/m:1"})
+    sagemaker.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 2, "InstanceType": "ml.c5.xlarge"}])
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
+def test_endpoints_in_enforce_mode_go_to_their_workflow_never_deployed_unfollowed(
+        moto_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the deployment's region each endpoint is handed to the rightsizing workflow (it deploys
+    and follows); in another region, with no workflow there, it is only recommended (dry-run)."""
+    from greenrail_cli.emulator.moto_ext import sagemaker_endpoints
+
+    sagemaker_endpoints.apply()  # Inference Recommender, which the scan reads
+    member = moto_world["members"][0]
+    _member_endpoint(member, "us-east-1", "churn-prod")
+    _member_endpoint(member, "eu-west-1", "churn-eu")
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="greenrail-endpoint-rightsizing", roleArn=f"arn:aws:iam::{CENTRAL}:role/sfn",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
+    monkeypatch.setenv("GREENRAIL_ENDPOINT_RIGHTSIZING_ARN", machine)
+    document = PolicyDocument(endpoints={"mode": "enforce"})
+    published: list[Decision] = []
+
+    home = org_sweep.sweep_item(Item(policy="endpoints", account=member, region="us-east-1"), document,
+                                lambda s, w: w(), published.extend)
+    [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert execution["name"].startswith("endpoint-churn-prod-")
+    started = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert (started["endpoint"], started["account"]) == ("churn-prod", member)
+    assert (home["workflows"], home["applied"], published) == (1, 0, [])  # the workflow announces, not the sweep
+
+    away = org_sweep.sweep_item(Item(policy="endpoints", account=member, region="eu-west-1"), document,
+                                lambda s, w: w(), published.extend)
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 1
+    assert (away["mode"], away["evaluated"], away["applied"]) == ("dry-run", 1, 0) and "workflows" not in away
+    assert all(d.mode.value == "dry-run" and not d.applied for d in published)

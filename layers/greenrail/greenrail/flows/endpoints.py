@@ -196,15 +196,18 @@ def start_from_event(event: EndpointStateChange, policy: EndpointsPolicy, state_
                  settle=True, event_id=event.id)
 
 
-def sweep(policy: EndpointsPolicy, state_machine_arn: str, account: str, now: datetime) -> dict[str, Any]:
+def sweep(policy: EndpointsPolicy, state_machine_arn: str, account: str, now: datetime,
+          own_too: bool = False) -> dict[str, Any]:
     """Every InService endpoint of the account: one workflow each (none for this week's already).
     Every variant's load is read here, for all endpoints at once in GetMetricData batches of up to
-    500 queries, and handed to its workflow (not two calls per endpoint in each workflow)."""
+    500 queries, and handed to its workflow (not two calls per endpoint in each workflow).
+    ``own_too``: read through the member role in Greenrail's own account too (the Organization
+    sweep's worker acts only through member roles)."""
     started: list[str] = []
     skipped = 0
     if policy.mode is Mode.OFF:
         return {"started": started, "skipped": skipped, "reason": "endpoints policy is off"}
-    with acting_in(account):
+    with acting_in(account, own_too=own_too):
         found: list[tuple[str, dict[str, Any]]] = []
         for summary in api.list_endpoints():
             if summary.get("EndpointStatus") != "InService":

@@ -128,8 +128,10 @@ def worker_uses() -> tuple[Callable[..., Any], ...]:
     """OrgSweepWorkerFunction: its own calls, and every sweepable policy's scan (their member side
     is granted by the member role only)."""
     from greenrail import parameters, state
+    from greenrail.adapters import stepfunctions
 
-    return (parameters.read_parameter, assume_member_role, state.run_once, bus.publish, *scan_uses())
+    return (parameters.read_parameter, assume_member_role, state.run_once, bus.publish, stepfunctions.start_execution,
+            *scan_uses())
 
 
 @calls("sts:AssumeRole", central=True)
@@ -262,8 +264,39 @@ def summary(item: Item, mode: Mode, decisions: list[Decision], announced: int) -
     }
 
 
+def hands_to_workflows(item: Item, mode: Mode) -> bool:
+    """Endpoints in enforce mode, in the deployment's region: every endpoint goes to its
+    rightsizing workflow (EndpointRightsizingStateMachine), which decides, deploys and FOLLOWS
+    the deployment (a rollback is a decision of its own), as the weekly sweep does in this account."""
+    return item.policy == "endpoints" and mode is Mode.ENFORCE and bool(settings().endpoint_rightsizing_arn) \
+        and item.region == settings().region
+
+
+def workflows(item: Item, section: Any, mode: Mode) -> dict[str, Any]:
+    """The account's endpoints handed to their workflows (they announce their own decisions)."""
+    from datetime import UTC, datetime
+
+    from greenrail.flows import endpoints
+
+    machine = settings().endpoint_rightsizing_arn
+    assert machine is not None  # hands_to_workflows
+    try:
+        started = endpoints.sweep(section, machine, item.account, datetime.now(UTC), own_too=True)
+    except Exception as exc:
+        raise ScanFailed(f"{error_code(exc)}: {item.policy} sweep failed: {' '.join(str(exc).split())[:300]}") \
+            from exc
+    return {"policy": item.policy, "account": item.account, "region": item.region, "mode": mode.value,
+            "status": "swept", "workflows": len(started["started"]), "already": started["skipped"],
+            "evaluated": 0, "actions": 0, "applied": 0, "held_back": 0, "errors": 0, "announced": 0,
+            "usd_per_month": 0.0, "kgco2e_per_month": 0.0}
+
+
 def sweep_item(item: Item, document: Any, once: Once, publish: Publish = bus.publish) -> dict[str, Any]:
-    """One policy's scan in one account and region, through that account's member role."""
+    """One policy's scan in one account and region, through that account's member role.
+
+    A downsize is never made here without being followed: endpoints in enforce mode go to their
+    rightsizing workflow (:func:`hands_to_workflows`); in another region (no workflow there) they
+    are scanned in dry-run, recommended, not deployed."""
     from greenrail.registry import get
 
     if item.policy not in sweepable():
@@ -284,6 +317,10 @@ def sweep_item(item: Item, document: Any, once: Once, publish: Publish = bus.pub
         except Exception as exc:
             raise RoleNotAssumable(f"{error_code(exc)}: cannot assume {role}: {' '.join(str(exc).split())[:300]}") \
                 from exc
+        if hands_to_workflows(item, mode):
+            return workflows(item, section, mode)
+        if item.policy == "endpoints" and mode is Mode.ENFORCE:
+            mode = Mode.DRY_RUN  # no workflow to follow a deployment in that region: recommended only
         try:
             decisions = [_labelled(d, item.account) for d in definition.scan(section, mode)]
         except Exception as exc:
