@@ -98,12 +98,14 @@ def test_a_job_that_is_not_the_named_accounts_makes_the_function_act_nowhere(swe
     emulator, s3 = swept["emulator"], swept["s3"]
     key = "datasets/train/forged.bin"
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"\0" * SIZE)
-    [central_job] = [j for j in batch_ext.JOBS.values() if j["AccountId"] == ACCOUNT] or [{"JobId": "no-such-job"}]
-    answer = emulator.runtime.invoke(emulator.physical("StorageTagMergeFunction"), {
-        "invocationSchemaVersion": "2.0", "invocationId": "forged",
-        "job": {"id": central_job["JobId"], "userArguments": {
-            "tagKey": "greenrail:storage-class", "storageClass": "ONEZONE_IA", "account": swept["member"]}},
-        "tasks": [{"taskId": "t1", "s3Bucket": BUCKET, "s3Key": key, "s3VersionId": None}]})
-    [result] = answer["results"]
-    assert result["resultCode"] == "PermanentFailure" and "no job" in result["resultString"]
+    [member_job] = [j for j in swept["jobs"].values() if j["AccountId"] == swept["member"]]
+    # the member's real job claimed for Greenrail's own account, and a job id no account holds
+    for job_id, account in ((member_job["JobId"], ACCOUNT), ("no-such-job", swept["member"])):
+        answer = emulator.runtime.invoke(emulator.physical("StorageTagMergeFunction"), {
+            "invocationSchemaVersion": "2.0", "invocationId": "forged",
+            "job": {"id": job_id, "userArguments": {
+                "tagKey": "greenrail:storage-class", "storageClass": "ONEZONE_IA", "account": account}},
+            "tasks": [{"taskId": "t1", "s3Bucket": BUCKET, "s3Key": key, "s3VersionId": None}]})
+        [result] = answer["results"]
+        assert result["resultCode"] == "PermanentFailure" and "no job" in result["resultString"], account
     assert tags(s3, key) == {}

@@ -324,3 +324,16 @@ def test_endpoints_in_enforce_mode_go_to_their_workflow_never_deployed_unfollowe
     assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 1
     assert (away["mode"], away["evaluated"], away["applied"]) == ("dry-run", 1, 0) and "workflows" not in away
     assert all(d.mode.value == "dry-run" and not d.applied for d in published)
+
+
+def test_a_failed_plan_files_its_decision_where_the_next_clean_run_archives_it(moto_world: dict[str, Any]) -> None:
+    """The run's policies come from its input when the plan failed: the finding a later clean run
+    of the same schedule archives is the same one (same policy, same state machine)."""
+    published: list[Decision] = []
+    org_sweep.report({"run": "run-5", "state_machine": "arn:sm", "state": {
+        "policies": "training", "plan_error": {"Error": "States.TaskFailed", "Cause": "ListAccounts: AccessDenied"}}},
+        published.extend)
+    org_sweep.report({"run": "run-6", "state_machine": "arn:sm", "state": {
+        "policies": "training", "plan": {"count": 0, "policies": ["training"]}}}, published.extend)
+    failed, clean = published
+    assert (failed.policy, failed.compliant, clean.policy, clean.compliant) == ("training", False, "training", True)

@@ -22,7 +22,7 @@ DATA, WORK, INVENTORIES = "ml-data", "greenrail-manifests", "acme-inventory"
 ACCOUNT, ROLE = "123456789012", "arn:aws:iam::123456789012:role/greenrail-batch"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:greenrail-storage-tag-merge"
 MIB = 1024 * 1024
-DOCUMENT = "storage:\n  mode: enforce\n"
+DOCUMENT = f"storage:\n  mode: enforce\n  sweep:\n    manifest_bucket: {WORK}\n"  # the function reads the same document
 
 
 def policy(**inventory: Any) -> StoragePolicy:
@@ -53,6 +53,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         aws.reset_clients()
         for bucket in (DATA, WORK, INVENTORIES):
             aws.client("s3").create_bucket(Bucket=bucket)
+        aws.client("s3").put_bucket_tagging(Bucket=DATA, Tagging={"TagSet": [
+            {"Key": "greenrail:storage", "Value": "managed"}]})
         yield {"runtime": runtime, "document": document}
         aws.reset_clients()
 
@@ -196,10 +198,10 @@ def _throttle(key: str) -> None:
     aws.client("s3").meta.events.register("before-call.s3.PutObjectTagging", answer)
 
 
-def invocation(*keys: str, **arguments: str) -> dict[str, Any]:
+def invocation(*keys: str, job_id: str = "job-1", **arguments: str) -> dict[str, Any]:
     return {"invocationSchemaVersion": "2.0", "invocationId": "inv-1",
-            "job": {"id": "job-1", "userArguments": arguments or {"tagKey": "greenrail:storage-class",
-                                                                  "storageClass": "ONEZONE_IA"}},
+            "job": {"id": job_id, "userArguments": arguments or {"tagKey": "greenrail:storage-class",
+                                                                 "storageClass": "ONEZONE_IA", "account": ACCOUNT}},
             "tasks": [{"taskId": f"t{i}", "s3Bucket": DATA, "s3Key": key, "s3VersionId": None}
                       for i, key in enumerate(keys)]}
 
@@ -216,7 +218,8 @@ def test_the_function_answers_every_task_in_batch_operations_shape(world: dict[s
     _throttle(throttled)
     monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(world["document"]))
     handler = load_function("storage_tag_merge").handler
-    answer = handler(invocation(ok, throttled, "datasets/train/never-there.bin"), lambda_context)
+    job_id = _job()  # a running merge job of this account: the one the invocations name
+    answer = handler(invocation(ok, throttled, "datasets/train/never-there.bin", job_id=job_id), lambda_context)
     assert {k: answer[k] for k in ("invocationSchemaVersion", "treatMissingKeysAs", "invocationId")} == {
         "invocationSchemaVersion": "2.0", "treatMissingKeysAs": "PermanentFailure", "invocationId": "inv-1"}
     assert [(r["taskId"], r["resultCode"]) for r in answer["results"]] == [
@@ -226,7 +229,7 @@ def test_the_function_answers_every_task_in_batch_operations_shape(world: dict[s
     dry = Path(world["document"]).with_name("dry.yaml")
     dry.write_text("storage:\n  mode: dry-run\n")
     monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(dry))
-    [refused] = handler(invocation("datasets/train/fn-throttled.bin"), lambda_context)["results"]
+    [refused] = handler(invocation("datasets/train/fn-throttled.bin", job_id=job_id), lambda_context)["results"]
     assert refused["resultCode"] == "PermanentFailure" and "dry-run" in refused["resultString"]
     for malformed in (None, [], {"tasks": "x"}, {**invocation(ok), "tasks": [{"s3Key": ok}]}):
         assert handler(malformed, lambda_context)["status"] == "malformed"
@@ -244,3 +247,90 @@ def test_a_task_throttled_on_every_retry_fails_named_in_the_report_the_others_ar
     [row] = report(job)
     assert row[:5] == [DATA, keys[0], "", "failed", "TemporaryFailure"] and "SlowDown" in row[6]
     assert tags(keys[0]) == {} and tags(keys[1]) == {"greenrail:storage-class": "ONEZONE_IA"}
+
+
+def _job(status: str = "Active", manifest_bucket: str = WORK, **arguments: str) -> str:
+    """A merge job of Greenrail's own account over ``DATA``, created awaiting confirmation and put in
+    ``status`` (the emulated job is not run: the test plays Batch Operations' invocations)."""
+    from greenrail.adapters import s3 as adapter
+
+    s3().put_object(Bucket=manifest_bucket, Key=f"greenrail/inventory/{DATA}/r/merge-onezone_ia.csv", Body=b"")
+    token = f"{status}-{manifest_bucket}-{sorted(arguments.items())}"
+    job_id = adapter.create_merge_job(ACCOUNT, manifest_bucket, f"greenrail/inventory/{DATA}/r/merge-onezone_ia.csv",
+                                      "e", FUNCTION, arguments.get("tagKey", "greenrail:storage-class"),
+                                      arguments.get("storageClass", "ONEZONE_IA"), ROLE, "greenrail/inventory/reports",
+                                      str(abs(hash(token))), confirm=True)
+    batch_ext.JOBS[job_id]["Status"] = status
+    return job_id
+
+
+def _invoke(job_id: str, key: str, **arguments: str) -> dict[str, str]:
+    from greenrail.flows import tag_merge
+
+    event = invocation(key, **(arguments or {"tagKey": "greenrail:storage-class", "storageClass": "ONEZONE_IA",
+                                              "account": ACCOUNT}))
+    event["job"]["id"] = job_id
+    [result] = tag_merge.answer(tag_merge.parse(event), lambda: policy())["results"]
+    return result
+
+
+def test_a_job_cannot_make_the_function_write_any_tag_but_the_policys(world: dict[str, Any]) -> None:
+    """userArguments.tagKey is the job's: the function writes policy.target_tag_key only (never an
+    owner, cost-center or access tag rewritten to a storage class)."""
+    key = "datasets/train/abac.bin"
+    put(key, "access=restricted")
+    job_id = _job(tagKey="access", account=ACCOUNT)
+    result = _invoke(job_id, key, tagKey="access", storageClass="ONEZONE_IA", account=ACCOUNT)
+    assert result["resultCode"] == "PermanentFailure"
+    assert tags(key) == {"access": "restricted"}
+
+
+def test_greenrails_own_account_is_acted_in_only_for_a_job_found_there(world: dict[str, Any]) -> None:
+    """Any principal of the Organization may invoke the function (its resource policy): an invocation
+    naming no account, or Greenrail's own, is checked against the job as much as a member's is."""
+    key = "datasets/train/own-forged.bin"
+    put(key)
+    for arguments in ({"tagKey": "greenrail:storage-class", "storageClass": "ONEZONE_IA"},
+                      {"tagKey": "greenrail:storage-class", "storageClass": "ONEZONE_IA", "account": ACCOUNT}):
+        result = _invoke("forged-job-id", key, **arguments)
+        assert result["resultCode"] == "PermanentFailure" and "no job" in result["resultString"]
+    assert tags(key) == {}
+
+
+def test_only_a_running_greenrail_merge_job_with_the_same_arguments_lends_its_id(world: dict[str, Any]) -> None:
+    """A job found in the account is not enough: it must be running now, a LambdaInvoke on this
+    function over a manifest Greenrail wrote for that bucket, with the invocation's userArguments."""
+    key = "datasets/train/borrowed.bin"
+    put(key)
+    arguments = {"tagKey": "greenrail:storage-class", "storageClass": "ONEZONE_IA", "account": ACCOUNT}
+    done = _job("Complete", account=ACCOUNT)
+    other_class = _job(storageClass="INTELLIGENT_TIERING", account=ACCOUNT)
+    foreign_manifest = _job(manifest_bucket=INVENTORIES, account=ACCOUNT)
+    for job_id in (done, other_class, foreign_manifest):
+        assert _invoke(job_id, key, **arguments)["resultCode"] == "PermanentFailure", job_id
+    assert tags(key) == {}
+    other_bucket = _invoke(_job(account=ACCOUNT), key, **arguments)  # the running job: this bucket's
+    assert other_bucket["resultCode"] == "Succeeded" and tags(key) == {"greenrail:storage-class": "ONEZONE_IA"}
+
+
+def test_a_bucket_taken_out_of_the_policy_or_exempted_while_its_job_runs_is_not_tagged(
+        world: dict[str, Any]) -> None:
+    """The bucket's tags are read again (at most once a minute): a job that outlives the bucket's
+    opt-in, or its exemption, tags nothing more there."""
+    from greenrail.flows import tag_merge
+
+    key = "datasets/train/opted-out.bin"
+    put(key)
+    job_id = _job(account=ACCOUNT)
+    try:
+        for bucket_tags in ([], [{"Key": "greenrail:storage", "Value": "managed"}, {"Key": "greenrail:exempt", "Value": "true"}]):
+            s3().put_bucket_tagging(Bucket=DATA, Tagging={"TagSet": bucket_tags}) if bucket_tags else \
+                s3().delete_bucket_tagging(Bucket=DATA)
+            tag_merge._buckets_seen.clear()  # a minute later
+            result = _invoke(job_id, key)
+            assert result["resultCode"] == "Succeeded" and "not tagged" in result["resultString"], result
+            assert tags(key) == {}
+    finally:
+        s3().put_bucket_tagging(Bucket=DATA, Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
+        tag_merge._buckets_seen.clear()
+    assert _invoke(job_id, key)["resultCode"] == "Succeeded" and tags(key) == {"greenrail:storage-class": "ONEZONE_IA"}

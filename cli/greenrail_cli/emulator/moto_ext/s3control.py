@@ -54,8 +54,8 @@ def _now() -> datetime:
 
 def _create_job(self: S3ControlResponse) -> ActionResult:
     token = self._get_param("ClientRequestToken")
-    for job in JOBS.values():
-        if job["ClientRequestToken"] == token:  # the token makes CreateJob idempotent
+    for job in JOBS.values():  # the token makes CreateJob idempotent, in one account
+        if job["ClientRequestToken"] == token and job["AccountId"] == self.current_account:
             return ActionResult({"JobId": job["JobId"]})
     job_id = str(uuid.uuid4())
     confirmation = str(self._get_param("ConfirmationRequired")).lower() == "true"

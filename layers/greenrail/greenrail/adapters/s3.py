@@ -145,15 +145,15 @@ def create_merge_job(account: str, manifest_bucket: str, manifest_key: str, mani
 
 
 @calls("s3:DescribeJob")
-def job_exists(account: str, job_id: str) -> bool:
-    """Whether ``account`` holds the Batch Operations job ``job_id`` (NotFoundException, 404: it does not)."""
+def find_job(account: str, job_id: str) -> dict[str, Any] | None:
+    """The Batch Operations job ``job_id`` of ``account`` (DescribeJob's ``Job``), or None when the
+    account holds no such job (NotFoundException, 404)."""
     try:
-        client("s3control").describe_job(AccountId=account, JobId=job_id)
+        return dict(client("s3control").describe_job(AccountId=account, JobId=job_id)["Job"])
     except Exception as exc:
         if error_code(exc) in ("NotFoundException", "NoSuchJob", "404", "NotFound"):
-            return False
+            return None
         raise
-    return True
 
 
 # ---------------------------------------------------------------- the storage policy's S3 Inventory path

@@ -344,6 +344,7 @@ class ReportState(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
     plan: Planned | None = None
+    policies: Any = ""  # the execution's input (the schedule's), when the plan failed
     map: MapOutput | None = None
     plan_error: StepError | None = None
     map_error: StepError | None = None
@@ -489,7 +490,8 @@ def report(request: dict[str, Any] | ReportRequest, publish: Publish = bus.publi
                ("Distributed Map", state.map_error.model_dump()) if state.map_error else
                ("reading of its results", unread) if unread else None)
     total = (state.plan.count if state.plan else 0) or len(outputs) + len(failures)
-    policy = label(state.plan.policies if state.plan else [])
+    asked = _names(state.policies) if isinstance(state.policies, str) else []
+    policy = label(state.plan.policies if state.plan else asked or default_policies())
     decision = failure_decision(failures, total, request.run, request.state_machine, problem, policy)
     publish([decision if decision is not None else resolution(policy, total, request.run, request.state_machine)])
     swept = [o for o in outputs if o.get("status") == "swept"]

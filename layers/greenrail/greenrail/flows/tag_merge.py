@@ -10,9 +10,12 @@ has then is kept.
 
 A member account's bucket: its job runs in that account (its Batch Operations role invokes this
 function across accounts), and ``userArguments.account`` names the account. The function then
-acts through that account's member role, and only after checking that the account holds the
-invoking job (DescribeJob, once per job and container): a job created elsewhere cannot make it
-act in an account it names.
+acts through that account's member role. In every account, Greenrail's own included (any
+principal of the Organization may invoke the function), it acts only for a job that account
+holds (DescribeJob, at most once a minute per job and container) and that runs now: a
+LambdaInvoke of this function with the invocation's very ``userArguments`` over a manifest
+Greenrail wrote for one bucket, the only bucket its tasks may name; and it writes only the
+policy's ``target_tag_key``.
 
 The answer is Batch Operations' response: ``invocationSchemaVersion``, ``treatMissingKeysAs``,
 ``invocationId`` and one ``results`` entry per task (``taskId``, ``resultCode``, ``resultString``):
@@ -25,6 +28,8 @@ task's failure never loses the others: nothing here raises.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import unquote_plus
@@ -77,25 +82,15 @@ def answer(event: dict[str, Any], load_policy: Callable[[], StoragePolicy]) -> d
     arguments = arguments if isinstance(arguments, dict) else {}
     tag_key, target = arguments.get(TAG_KEY_ARGUMENT), arguments.get(CLASS_ARGUMENT)
     account = arguments.get(ACCOUNT_ARGUMENT) or None
-    refused = None
-    if event.get("invocationSchemaVersion") != SCHEMA:
-        refused = (PERMANENT, f"invocation schema {SCHEMA} expected (the job's userArguments)")
-    elif not isinstance(tag_key, str) or not tag_key or target not in CLASSES:
-        refused = (PERMANENT, f"the job's userArguments need {TAG_KEY_ARGUMENT} and {CLASS_ARGUMENT} "
-                              f"(one of {', '.join(CLASSES)})")
-    policy = None
-    if refused is None:
-        try:
-            policy = load_policy()
-        except Exception as exc:  # SSM throttled, a document being fixed: the tasks are retried
-            refused = (TEMPORARY, f"the policy document cannot be read: {type(exc).__name__}")
-    if refused is None and policy is not None and policy.mode != Mode.ENFORCE:
-        refused = (PERMANENT, f"the storage policy is in {policy.mode.value} mode now: not tagged")
-    if refused is None and account is not None:
-        refused = _foreign(str(account), str(event["job"].get("id") or ""))
+    policy, refused, bucket, skipped = _checked(event, arguments, load_policy)
     results = []
     for task in event["tasks"]:
-        if refused is not None or policy is None:
+        named = task.get("s3Bucket") or str(task.get("s3BucketArn") or "").split(":::")[-1]
+        if skipped is not None:
+            results.append(_result(task, SUCCEEDED, skipped))
+        elif refused is None and named != bucket:
+            results.append(_result(task, PERMANENT, "the task's bucket is not the one the job's manifest is for"))
+        elif refused is not None or policy is None:
             code, text = refused or (TEMPORARY, "no policy")
             results.append(_result(task, code, text))
         else:
@@ -103,6 +98,33 @@ def answer(event: dict[str, Any], load_policy: Callable[[], StoragePolicy]) -> d
                 results.append(merge_task(task, str(tag_key), str(target), policy))
     return {"invocationSchemaVersion": event.get("invocationSchemaVersion") or SCHEMA,
             "treatMissingKeysAs": PERMANENT, "invocationId": event["invocationId"], "results": results}
+
+
+def _checked(event: dict[str, Any], arguments: dict[str, Any], load_policy: Callable[[], StoragePolicy],
+             ) -> tuple[StoragePolicy | None, Refusal | None, str | None, str | None]:
+    """(the policy, why every task is refused, the job's bucket, why its tasks are skipped): the
+    invocation's arguments, the policy now, the job (:func:`_vet_job`), the bucket now."""
+    tag_key, target = arguments.get(TAG_KEY_ARGUMENT), arguments.get(CLASS_ARGUMENT)
+    account = str(arguments.get(ACCOUNT_ARGUMENT) or account_id())
+    if event.get("invocationSchemaVersion") != SCHEMA:
+        return None, (PERMANENT, f"invocation schema {SCHEMA} expected (the job's userArguments)"), None, None
+    if not isinstance(tag_key, str) or not tag_key or target not in CLASSES:
+        return None, (PERMANENT, f"the job's userArguments need {TAG_KEY_ARGUMENT} and {CLASS_ARGUMENT} "
+                                 f"(one of {', '.join(CLASSES)})"), None, None
+    try:
+        policy = load_policy()
+    except Exception as exc:  # SSM throttled, a document being fixed: the tasks are retried
+        return None, (TEMPORARY, f"the policy document cannot be read: {type(exc).__name__}"), None, None
+    if policy.mode != Mode.ENFORCE:
+        return policy, (PERMANENT, f"the storage policy is in {policy.mode.value} mode now: not tagged"), None, None
+    if tag_key != policy.target_tag_key:
+        return policy, (PERMANENT, f"the job's userArguments.{TAG_KEY_ARGUMENT} is not the policy's "
+                                   "target_tag_key: not tagged"), None, None
+    refused, bucket = _vet_job(account, str(event["job"].get("id") or ""), arguments, policy)  # anyone may invoke
+    if refused is not None or bucket is None:
+        return policy, refused, bucket, None
+    skipped, refused = _bucket_now(account, bucket, policy)
+    return policy, refused, bucket, skipped
 
 
 def merge_task(task: dict[str, Any], tag_key: str, target: str, policy: StoragePolicy) -> dict[str, str]:
@@ -133,32 +155,93 @@ def merge_task(task: dict[str, Any], tag_key: str, target: str, policy: StorageP
     return _result(task, SUCCEEDED, f"{where}: tagged {tag_key}={target}, {kept} other tag(s) kept")
 
 
-def _foreign(account: str, job_id: str) -> tuple[str, str] | None:
-    """Why the tasks of a job claiming to run in ``account`` are refused (None: it does)."""
+Refusal = tuple[str, str]
+# Batch Operations invokes a job's function only while the job runs (tasks in flight may finish
+# while it pauses, cancels, fails or completes); never before it is confirmed, nor once it ended.
+RUNNING: Final = frozenset({"Active", "Pausing", "Cancelling", "Failing", "Completing"})
+MANIFEST_FOLDERS: Final = ("greenrail/inventory/", "greenrail/manifests/")  # <folder><bucket>/...
+JOB_CACHE_SECONDS: Final = 60.0
+
+
+def _vet_job(account: str, job_id: str, arguments: dict[str, Any],
+             policy: StoragePolicy) -> tuple[Refusal | None, str | None]:
+    """(why the tasks are refused, or None; the bucket the job's manifest is for).
+
+    The function's resource policy lets any principal of the Organization invoke it, and nothing
+    in an invocation says who sent it: what it claims is held to the job it names, found in the
+    account it names (DescribeJob, through that account's member role): a job that runs now, a
+    LambdaInvoke of this function with the very same ``userArguments``, over a manifest Greenrail
+    wrote (in ``storage.sweep.manifest_bucket``) for one bucket, the only bucket its tasks may name."""
     from greenrail.adapters import s3
 
     if not is_account_id(account):
-        return (PERMANENT, f"the job's userArguments.{ACCOUNT_ARGUMENT} is not an account id")
-    if account == account_id():
-        return None
-    if member_role_arn(account) is None:
-        return (PERMANENT, "not an Organization deployment: no member role to act in another account")
+        return (PERMANENT, f"the job's userArguments.{ACCOUNT_ARGUMENT} is not an account id"), None
+    if account != account_id() and member_role_arn(account) is None:
+        return (PERMANENT, "not an Organization deployment: no member role to act in another account"), None
     try:
         with acting_in(account):
-            found = _job_in(account, job_id, s3.job_exists)
+            job = _job_in(account, job_id, s3.find_job)
     except Exception as exc:
         code = error_code(exc) or type(exc).__name__
-        return ((PERMANENT if is_permanent(exc) else TEMPORARY), f"the job cannot be checked in its account: {code}")
-    return None if found else (PERMANENT, f"no job {job_id[:64]} in account {account}: not tagged")
+        return ((PERMANENT if is_permanent(exc) else TEMPORARY), f"the job cannot be checked in its account: {code}"), None
+    if job is None:
+        return (PERMANENT, f"no job {job_id[:64]} in account {account}: not tagged"), None
+    operation = (job.get("Operation") or {}).get("LambdaInvoke") or {}
+    function = str(operation.get("FunctionArn") or "")
+    function = function.split("function:", 1)[-1].split(":", 1)[0]
+    own = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    given = {str(k): str(v) for k, v in (operation.get("UserArguments") or {}).items()}
+    location = str(((job.get("Manifest") or {}).get("Location") or {}).get("ObjectArn") or "").split(":::", 1)[-1]
+    folder = next((f for f in MANIFEST_FOLDERS if location.startswith(f"{policy.sweep.manifest_bucket}/{f}")), None)
+    why = ("it is not running" if job.get("Status") not in RUNNING else
+           "it is not a LambdaInvoke of this function" if not operation or (own and function != own) else
+           "its userArguments are not the invocation's" if given != {str(k): str(v) for k, v in arguments.items()} else
+           "its manifest is not one Greenrail wrote" if not policy.sweep.manifest_bucket or folder is None else None)
+    if why:
+        return (PERMANENT, f"job {job_id[:64]} of account {account}: {why}: not tagged"), None
+    return None, location.split("/")[3]
 
 
-_jobs_seen: dict[tuple[str, str], bool] = {}
+_jobs_seen: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+_buckets_seen: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
 
 
-def _job_in(account: str, job_id: str, exists: Callable[[str, str], bool]) -> bool:
-    if (account, job_id) not in _jobs_seen:
-        _jobs_seen[(account, job_id)] = exists(account, job_id)
-    return _jobs_seen[(account, job_id)]
+def _bucket_now(account: str, bucket: str, policy: StoragePolicy) -> tuple[str | None, Refusal | None]:
+    """(why the job's bucket is left alone now: no longer governed, or exempt; why its tags cannot
+    be read). Its tags are read at most once a minute per container, so that a bucket exempted or
+    taken out of the policy while its job runs stops being tagged within a minute."""
+    from greenrail.adapters import s3
+    from greenrail.policies.storage import Bucket, is_governed
+
+    seen = _buckets_seen.get((account, bucket))
+    if seen is None or time.monotonic() - seen[0] > JOB_CACHE_SECONDS:
+        try:
+            with acting_in(account):
+                found = s3.bucket_tags(bucket)
+        except Exception as exc:
+            code = error_code(exc) or type(exc).__name__
+            return None, ((PERMANENT if is_permanent(exc) else TEMPORARY), f"the bucket's tags cannot be read: {code}")
+        if len(_buckets_seen) > 1024:
+            _buckets_seen.clear()
+        seen = _buckets_seen[(account, bucket)] = (time.monotonic(), found)
+    tags = seen[1]
+    if not is_governed(Bucket(name=bucket, tags=tags), policy):
+        return f"s3://{bucket} is no longer governed by the storage policy: not tagged", None
+    if policy.exemptions.exempts(bucket, tags):
+        return f"s3://{bucket} is exempt now: not tagged", None
+    return None, None
+
+
+def _job_in(account: str, job_id: str,
+            find: Callable[[str, str], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The job, described at most once a minute per container (a job of 10^8 tasks invokes this
+    container again and again; its status is read again so that an ended job lends no id)."""
+    seen = _jobs_seen.get((account, job_id))
+    if seen is None or time.monotonic() - seen[0] > JOB_CACHE_SECONDS:
+        if len(_jobs_seen) > 1024:
+            _jobs_seen.clear()
+        seen = _jobs_seen[(account, job_id)] = (time.monotonic(), find(account, job_id))
+    return seen[1]
 
 
 def _failed(task: dict[str, Any], exc: Exception, where: str, what: str) -> dict[str, str]:

@@ -555,7 +555,7 @@ def _tag_merge_uses() -> tuple[Any, ...]:
     LambdaInvoke; a member account's job through its member role, once the job is found there):
     read an object's tags, write them back with Greenrail's."""
     s3, _bus, document, _state = _adapters()
-    return (document.read_parameter, s3.object_tags, s3.put_object_tag, s3.job_exists)
+    return (document.read_parameter, s3.object_tags, s3.put_object_tag, s3.find_job, s3.bucket_tags)
 
 
 DEFINITION = PolicyDefinition(
