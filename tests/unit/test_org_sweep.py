@@ -337,3 +337,30 @@ def test_a_failed_plan_files_its_decision_where_the_next_clean_run_archives_it(m
         "policies": "training", "plan": {"count": 0, "policies": ["training"]}}}, published.extend)
     failed, clean = published
     assert (failed.policy, failed.compliant, clean.policy, clean.compliant) == ("training", False, "training", True)
+
+
+def test_a_recommendation_its_jobs_watch_announces_is_not_announced_again(
+        moto_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The training watch (started by the job's event) announces its job's findings: the sweep
+    announces only what no watch follows, and always a stop it applied itself."""
+    from greenrail.flows.watch import execution_name
+
+    member = moto_world["members"][0]
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="greenrail-training-watch", roleArn=f"arn:aws:iam::{CENTRAL}:role/sfn",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
+    )["stateMachineArn"]
+    monkeypatch.setenv("GREENRAIL_TRAINING_WATCH_ARN", machine)
+    sfn.start_execution(stateMachineArn=machine, name=execution_name("watched-job", member), input="{}")
+
+    def decision(job: str, applied: bool = False) -> Decision:
+        return Decision(policy="training", resource=f"arn:aws:sagemaker:us-east-1:{member}:training-job/{job}",
+                        account=member, region="us-east-1", action="stop", mode="enforce" if applied else "dry-run",
+                        applied=applied, reason="idle")
+
+    published: list[Decision] = []
+    count = org_sweep.announce([decision("watched-job"), decision("unwatched-job")], lambda s, w: w(), published.extend)
+    assert count == 1 and [d.resource.rsplit("/", 1)[1] for d in published] == ["unwatched-job"]
+    published.clear()
+    assert org_sweep.announce([decision("watched-job", applied=True)], lambda s, w: w(), published.extend) == 1

@@ -27,6 +27,18 @@ def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) 
     return str(response["executionArn"])
 
 
+@calls("states:DescribeExecution", central=True)
+def execution_running(state_machine_arn: str, name: str) -> bool:
+    """Whether the state machine's execution ``name`` exists and runs now."""
+    arn = f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+    try:
+        return client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
+    except Exception as exc:
+        if error_code(exc) == "ExecutionDoesNotExist":
+            return False
+        raise
+
+
 @calls("states:SendTaskSuccess", central=True)
 def send_task_success(token: str, output: dict[str, Any]) -> bool:
     """Resume the Task waiting for ``token`` (``.waitForTaskToken``) with ``output``; False when no

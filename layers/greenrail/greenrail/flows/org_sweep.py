@@ -131,7 +131,7 @@ def worker_uses() -> tuple[Callable[..., Any], ...]:
     from greenrail.adapters import stepfunctions
 
     return (parameters.read_parameter, assume_member_role, state.run_once, bus.publish, stepfunctions.start_execution,
-            *scan_uses())
+            stepfunctions.execution_running, *scan_uses())
 
 
 @calls("sts:AssumeRole", central=True)
@@ -230,12 +230,38 @@ def _labelled(decision: Decision, account: str) -> Decision:
     return decision
 
 
+def watched(decision: Decision) -> bool:
+    """A training, processing or tuning job's recommendation that its training watch (started by
+    the job's event, in this stack's region) announces itself: the sweep does not announce it a
+    second time. A stop the sweep applied is always announced (the watch does not announce a stop
+    it did not make). One DescribeExecution per such decision; when it cannot be read, announced."""
+    from greenrail.adapters import stepfunctions
+    from greenrail.aws import account_id
+    from greenrail.flows.watch import execution_name
+
+    machine = settings().training_watch_arn
+    if decision.policy != "training" or decision.applied or not machine or decision.region != settings().region:
+        return False
+    resource = decision.resource.split(":", 5)[-1]  # training-job/<name>, processing-job/..., hyper-parameter-tuning-job/...
+    kind = {"processing-job": "processing", "hyper-parameter-tuning-job": "tuning", "training-job": "training"}.get(
+        resource.split("/", 1)[0])
+    if kind is None or "/" not in resource:
+        return False
+    foreign = decision.account if decision.account != account_id() else None
+    try:
+        return stepfunctions.execution_running(machine, execution_name(resource.split("/", 1)[1], foreign, kind))
+    except Exception as exc:  # noqa: BLE001 - when in doubt, announce
+        logger.warning("cannot tell whether the job is watched: announced", extra={"error": error_code(exc)})
+        return False
+
+
 def announce(decisions: list[Decision], once: Once, publish: Publish) -> int:
     """Put each decision that wants something done on the bus, once per resource state: the same
-    recommendation seen by tomorrow's sweep is not announced again (for IDEMPOTENCY_SECONDS)."""
+    recommendation seen by tomorrow's sweep is not announced again (for IDEMPOTENCY_SECONDS), and
+    one its job's training watch announces is not announced here (:func:`watched`)."""
     announced: list[Decision] = []
     for decision in decisions:
-        if decision.action == "none":
+        if decision.action == "none" or watched(decision):
             continue
         subject = {"policy": decision.policy, "account": decision.account, "region": decision.region,
                    "resource": decision.resource, "action": decision.action, "target": decision.target,
