@@ -89,16 +89,14 @@ def write_manifest(bucket: str, key: str, objects: list[tuple[str, str]]) -> str
     return str(response["ETag"]).strip('"')
 
 
-@calls("s3:CreateJob", "iam:PassRole")  # in the bucket's account; CreateJob passes its Batch role
-def create_tagging_job(account: str, manifest_bucket: str, manifest_key: str, manifest_etag: str,
-                       tag_key: str, tag_value: str, role_arn: str, report_prefix: str, token: str,
-                       confirm: bool = True) -> str:
-    """Create an S3 Batch Operations PutObjectTagging job; with ``confirm`` it waits for
-    confirmation before running, else it runs at once."""
+@calls("s3:CreateJob", "iam:PassRole")  # through create_tagging_job and create_merge_job
+def _create_job(account: str, operation: dict[str, Any], manifest_bucket: str, manifest_key: str, manifest_etag: str,
+                role_arn: str, report_prefix: str, token: str, confirm: bool, description: str) -> str:
+    """CreateJob over a ``Bucket,Key`` CSV manifest, its report (failed tasks only) beside it."""
     response = client("s3control").create_job(
         AccountId=account,
         ConfirmationRequired=confirm,
-        Operation={"S3PutObjectTagging": {"TagSet": [{"Key": tag_key, "Value": tag_value}]}},
+        Operation=operation,
         Manifest={
             "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
             "Location": {"ObjectArn": f"arn:aws:s3:::{manifest_bucket}/{manifest_key}", "ETag": manifest_etag},
@@ -110,9 +108,20 @@ def create_tagging_job(account: str, manifest_bucket: str, manifest_key: str, ma
         ClientRequestToken=token,
         Priority=10,
         RoleArn=role_arn,
-        Description=f"Greenrail storage policy: tag {tag_key}={tag_value}",
+        Description=description[:256],
     )
     return str(response["JobId"])
+
+
+@calls("s3:CreateJob", "iam:PassRole")  # in the bucket's account; CreateJob passes its Batch role
+def create_tagging_job(account: str, manifest_bucket: str, manifest_key: str, manifest_etag: str,
+                       tag_key: str, tag_value: str, role_arn: str, report_prefix: str, token: str,
+                       confirm: bool = True) -> str:
+    """Create an S3 Batch Operations PutObjectTagging job; with ``confirm`` it waits for
+    confirmation before running, else it runs at once."""
+    operation = {"S3PutObjectTagging": {"TagSet": [{"Key": tag_key, "Value": tag_value}]}}
+    return _create_job(account, operation, manifest_bucket, manifest_key, manifest_etag, role_arn, report_prefix,
+                       token, confirm, f"Greenrail storage policy: tag {tag_key}={tag_value}")
 
 
 @calls("s3:CreateJob", "iam:PassRole")  # in the bucket's account; CreateJob passes its Batch role
@@ -122,26 +131,10 @@ def create_merge_job(account: str, manifest_bucket: str, manifest_key: str, mani
     """Create an S3 Batch Operations ``LambdaInvoke`` job (invocation schema 2.0) that runs the
     tag-merge function on every object of the manifest: each object's tags are read when its task
     runs and kept (``greenrail.flows.tag_merge``). The completion report names the failed tasks."""
-    response = client("s3control").create_job(
-        AccountId=account,
-        ConfirmationRequired=confirm,
-        Operation={"LambdaInvoke": {"FunctionArn": function_arn, "InvocationSchemaVersion": "2.0",
-                                    "UserArguments": {"tagKey": tag_key, "storageClass": tag_value,
-                                                      "account": account}}},
-        Manifest={
-            "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
-            "Location": {"ObjectArn": f"arn:aws:s3:::{manifest_bucket}/{manifest_key}", "ETag": manifest_etag},
-        },
-        Report={
-            "Bucket": f"arn:aws:s3:::{manifest_bucket}", "Prefix": report_prefix, "Format": "Report_CSV_20180820",
-            "Enabled": True, "ReportScope": "FailedTasksOnly",
-        },
-        ClientRequestToken=token,
-        Priority=10,
-        RoleArn=role_arn,
-        Description=f"Greenrail storage policy: merge tag {tag_key}={tag_value}"[:256],
-    )
-    return str(response["JobId"])
+    operation = {"LambdaInvoke": {"FunctionArn": function_arn, "InvocationSchemaVersion": "2.0",
+                                  "UserArguments": {"tagKey": tag_key, "storageClass": tag_value, "account": account}}}
+    return _create_job(account, operation, manifest_bucket, manifest_key, manifest_etag, role_arn, report_prefix,
+                       token, confirm, f"Greenrail storage policy: merge tag {tag_key}={tag_value}")
 
 
 @calls("s3:DescribeJob")
