@@ -7,6 +7,8 @@
 * Importing a handler builds no pydantic schema of Greenrail's models (``defer_build``: each is
   built on its first validation), and imports no policy module but its own policy's (the policy
   document, which needs them all, is read by the first invocation, not at import).
+* Importing a handler does not import PyYAML, and reading a policy document that is plain JSON
+  does not either (JSON is YAML: the ``json`` module reads it the same way); a YAML document does.
 * With tracing on (in Lambda, ``Tracing: Active``) the handler is still traced: its subsegment
   reaches the X-Ray daemon.
 * Clients share one botocore data loader: SageMaker's multi-megabyte model is parsed once per
@@ -39,7 +41,7 @@ HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
 IMPORT_ALL = """
 import importlib.util, json, sys
 from pydantic import BaseModel
-loaded, cached, built, imported = [], set(), set(), {}
+loaded, cached, built, imported, yaml = [], set(), set(), {}, []
 for path in sys.argv[2:]:
     folder = path.rsplit("/", 1)[0]
     name = folder.rsplit("/", 1)[1]
@@ -59,12 +61,27 @@ for path in sys.argv[2:]:
               if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == n
               and value.__pydantic_complete__}
     imported[name] = sorted(n for n in ours if n.startswith("greenrail.policies."))
-    for n in ours:
+    if "yaml" in sys.modules:
+        yaml.append(name)
+    for n in [*ours, *(n for n in sys.modules if n == "yaml" or n.startswith(("yaml.", "_yaml")))]:
         del sys.modules[n]
-print(json.dumps({"xray": loaded, "cached": sorted(cached), "built": sorted(built), "policies": imported}))
+print(json.dumps({"xray": loaded, "cached": sorted(cached), "built": sorted(built), "policies": imported,
+                  "yaml": yaml}))
 """
 # Built at import, and read by every handler's first invocation anyway: the environment.
 BUILT_AT_IMPORT = ["greenrail.settings.Settings"]
+
+# The policy document read from JSON, then from YAML: whether PyYAML was loaded after each.
+READ_JSON_THEN_YAML = """
+import json, sys
+from greenrail.document import parse_policy
+after = {}
+for kind, text in (("json", sys.argv[1]), ("yaml", sys.argv[2])):
+    document = parse_policy(text)
+    after[kind] = {"yaml": "yaml" in sys.modules, "mode": document.training.mode.value,
+                   "window": document.notifications.window_minutes}
+print(json.dumps(after))
+"""
 
 # One handler imported and invoked with tracing on, as in Lambda with Tracing: Active.
 INVOKE_TRACED = """
@@ -133,6 +150,22 @@ def test_a_handler_imports_only_its_own_policy_modules(imports: dict) -> None:  
     imported_other = {name: sorted(set(found) - serves[name]) for name, found in imports["policies"].items()
                       if set(found) - serves[name]}
     assert imported_other == {}
+
+
+def test_handler_imports_do_not_import_yaml(imports: dict) -> None:  # type: ignore[type-arg]
+    assert imports["yaml"] == []
+
+
+def test_a_json_policy_document_is_read_without_yaml() -> None:
+    document = {"version": 1, "training": {"mode": "enforce"}, "notifications": {"window_minutes": 0}}
+    text = "version: 1\ntraining:\n  mode: enforce\nnotifications:\n  window_minutes: 0\n"
+    done = subprocess.run([sys.executable, "-c", READ_JSON_THEN_YAML, json.dumps(document, indent=2), text],
+                          env=_env(), capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "json": {"yaml": False, "mode": "enforce", "window": 0},
+        "yaml": {"yaml": True, "mode": "enforce", "window": 0},
+    }
 
 
 def test_with_tracing_on_the_handler_is_traced() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -222,3 +223,84 @@ def test_unexpected_errors_become_policy_errors(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(module, "document_model", lambda: Broken)
     with pytest.raises(PolicyError, match=r"x\.yaml: \(document\): cannot be read: ZeroDivisionError: boom"):
         parse_policy("version: 1\n", "x.yaml")
+
+
+# JSON is YAML: a document that is plain JSON is read by the json module (PyYAML is not imported,
+# a cold-start cost), and must give exactly what the YAML reader gives, or be left to it.
+JSON_LIKE = [
+    '{"version": 1, "training": {"mode": "enforce", "idle": {"window_minutes": 30}}}',
+    '{\n"storage": {"exemptions": {"name_patterns": ["^tmp-", "a: b # c"]}},\n"carbon": {}\n}\n',
+    '  {"notifications": {"window_minutes": 0, "immediate_severities": ["HIGH", "LOW"]}}  ',
+    '{"a": 1.5, "b": -0, "c": -2.25, "d": [true, false, null], "e": "yes", "f": "1e5", "g": "~"}',
+    '{}', '{"x": {}}', '{"x": []}', '{"k": "\'quoted\' & *ref !tag %x @y `z` |>"}',
+    '{"a": 1e5}', '{"a": 1.0e+5}', '{"a": 1E5}',  # YAML 1.1: 1e5 is a string, 1.0e+5 a float
+    '{"a": 1, "a": 2}', '{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}',  # duplicates, constants
+    '{"a": "\\u00e9\\/\\n"}', '{"a": "\\ud83d\\ude00"}', '{"a": "é"}', '{"\ufeffa": 1}',  # escapes, non-ASCII
+    '{\t"a": 1}', '{"a":\t1}', '{"a"\n: 1}', '{"a"' + " " * 40 + ': 1}',  # tabs, keys away from their colon
+    '{"' + "k" * 300 + '": 1}', '{"' + "k" * 1100 + '": 1}',  # long simple keys
+    '{"a": ' + "[" * 40 + "]" * 40 + "}", '{"a": ' + '{"b": ' * 20 + "1" + "}" * 20 + "}",  # deep nesting
+    '{"a": 1,}', '{"a": 01}', '{"a": 1} {"b": 2}', '{"a": 1}\n---\n', '["a"]', '"a"', "1", "null", "",
+    '{"a": ' + "9" * 5000 + "}", '{"a": 1' + "0" * 400 + '.0}',  # over the digit limit, over the float range
+]
+
+
+def _yaml_or_error(text: str) -> Any:
+    from greenrail import policy_yaml
+
+    try:
+        return policy_yaml.load(text)
+    except policy_yaml.YAMLError as exc:
+        return ("error", policy_yaml.message(exc, text))
+
+
+@pytest.mark.parametrize("text", JSON_LIKE, ids=range(len(JSON_LIKE)))
+def test_json_is_read_as_the_yaml_reader_reads_it_or_left_to_it(text: str) -> None:
+    from greenrail.document import _plain_json
+
+    plain = _plain_json(text)
+    if plain is not None:
+        expected = _yaml_or_error(text)
+        assert plain == expected and type(plain) is type(expected)
+        assert json.dumps(plain, sort_keys=True) == json.dumps(expected, sort_keys=True)  # 1 vs 1.0 vs True
+
+
+def test_plain_json_documents_are_read_by_json_the_others_by_yaml() -> None:
+    from greenrail.document import _plain_json
+
+    assert _plain_json(JSON_LIKE[0]) == {"version": 1, "training": {"mode": "enforce", "idle": {"window_minutes": 30}}}
+    assert _plain_json('{"a": 1e5}') is None and _yaml_or_error('{"a": 1e5}') == {"a": "1e5"}
+    assert _plain_json('{"a": 1, "a": 2}') is None and _yaml_or_error('{"a": 1, "a": 2}')[0] == "error"
+    assert _plain_json("version: 1\n") is None
+    # the same document, the same answer, errors included
+    assert parse_policy(json.dumps({"storage": {"mode": "enforce"}})) == parse_policy("storage:\n  mode: enforce\n")
+    with pytest.raises(PolicyError) as from_json:
+        parse_policy('{"storage": {"mode": "enforce", "tresholds": 3}}')
+    with pytest.raises(PolicyError) as from_yaml:
+        parse_policy("storage: {mode: enforce, tresholds: 3}")
+    assert from_json.value.errors == from_yaml.value.errors
+    with pytest.raises(PolicyError, match="duplicate key 'mode'"):
+        parse_policy('{"storage": {"mode": "enforce", "mode": "dry-run"}}')
+
+
+def test_validate_json_prints_the_same_document_as_json_read_without_yaml(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``greenrail validate FILE --json``: what to deploy; read back, it is the same document, and
+    reading it imports no PyYAML (the functions' cold start)."""
+    import subprocess
+    import sys
+
+    from greenrail.document import parse_policy
+    from greenrail_cli.main import main
+
+    source = tmp_path / "policy.yaml"
+    source.write_text("version: 1  # a comment\nstorage:\n  mode: enforce\n  buckets: [ml-data, ml-images]\n"
+                      "training:\n  idle:\n    window_minutes: 45\n  exemptions:\n    name_patterns: ['^tmp-']\n")
+    assert main(["validate", str(source), "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert parse_policy(printed) == parse_policy(source.read_text())
+    assert json.loads(printed)["version"] == 1
+    probe = ("import sys; from greenrail.document import parse_policy; parse_policy(sys.stdin.read()); "
+             "print('yaml' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], input=printed, capture_output=True, text=True, check=True,
+                            cwd=ROOT / "layers" / "greenrail")
+    assert result.stdout.strip() == "False"

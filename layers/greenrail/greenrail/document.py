@@ -8,13 +8,13 @@ locally it is a file.
 
 from __future__ import annotations
 
-import difflib
+import json
+import re
 import types
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
 from greenrail.config import NotificationsConfig, Strict
@@ -80,83 +80,6 @@ class PolicyError(Exception):
 # 8 KB (SSM Parameter Store quota; a Standard parameter holds 4 KB): a larger document cannot be
 # deployed, so it is refused everywhere.
 MAX_DOCUMENT_BYTES = 8 * 1024
-MAX_NESTING = 32  # the document is 4 levels deep; deeper is a mistake (and PyYAML recurses)
-
-
-class _Refused(yaml.MarkedYAMLError):
-    """Well-formed YAML that a policy document still cannot be; ``problem`` says where and why."""
-
-
-def _at(mark: Any) -> str:
-    return f"line {mark.line + 1}, column {mark.column + 1}"
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (at any depth) and absurd nesting, and turns a
-    scalar it cannot construct (an integer over Python's digit limit, a date like 2024-13-45)
-    into an error with its line and column instead of a bare ValueError."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        try:
-            if self._depth > MAX_NESTING:
-                mark = self.peek_event().start_mark
-                raise _Refused(
-                    problem=f"{_at(mark)}: nested more than {MAX_NESTING} levels deep", problem_mark=mark
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_object(self, node: Any, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError) as exc:
-            tag = str(node.tag).rsplit(":", 1)[-1]
-            kind = {"int": "integer", "float": "number", "timestamp": "date"}.get(tag, tag)
-            reason = str(exc).split(";")[0]  # not Python's advice to raise its own limit
-            raise _Refused(
-                problem=f"{_at(node.start_mark)}: cannot read this {kind}: {reason}",
-                problem_mark=node.start_mark,
-            ) from exc
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, Any] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
-                    continue  # merged keys may be overridden; complex keys are refused by the model
-                key = self.construct_object(key_node)
-                first = seen.setdefault(key, key_node)
-                if first is not key_node:
-                    raise _Refused(
-                        problem=f"duplicate key {key!r} on line {key_node.start_mark.line + 1}"
-                        f" (first on line {first.start_mark.line + 1})",
-                        problem_mark=key_node.start_mark,
-                    )
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_message(exc: yaml.YAMLError, text: str) -> str:
-    """A YAML error on one line, with its line and column."""
-    if isinstance(exc, _Refused):
-        return str(exc.problem)
-    if isinstance(exc, yaml.reader.ReaderError):
-        before = text[: exc.position]
-        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
-        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        return f"not valid YAML at line {line}, column {column}: character #x{code:04x} ({exc.reason})"
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        message = f"not valid YAML at {_at(exc.problem_mark)}: {exc.problem}"
-        if exc.context:
-            started = f" at {_at(exc.context_mark)}" if exc.context_mark is not None else ""
-            message += f" ({exc.context}{started})"
-        return message
-    return "not valid YAML: " + " ".join(str(exc).split())
 
 
 def _errors(exc: ValidationError) -> list[tuple[str, str]]:
@@ -175,6 +98,8 @@ def _hint(loc: tuple[Any, ...]) -> str:
     known = _field_names(document_model(), loc[:-1])
     if not known:
         return ""
+    import difflib  # only for a document with an unknown key
+
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     return f" (did you mean {close[0]}?)" if close else f" (known keys: {', '.join(known)})"
 
@@ -226,14 +151,14 @@ def _parse(text: str, source: str, model: type[BaseModel], require_content: bool
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_DOCUMENT_BYTES:
         raise PolicyError(source, [("(document)", _too_large(size))])
-    try:
-        loader = _StrictLoader(text)  # the reader refuses control characters here already
+    data = _plain_json(text)
+    if data is None:  # YAML (or JSON that only the YAML reader may judge): PyYAML, loaded now
+        from greenrail import policy_yaml
+
         try:
-            data = loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        raise PolicyError(source, [("(document)", _yaml_message(exc, text))]) from exc
+            data = policy_yaml.load(text)
+        except policy_yaml.YAMLError as exc:
+            raise PolicyError(source, [("(document)", policy_yaml.message(exc, text))]) from exc
     if data is None and require_content:
         raise PolicyError(
             source, [("(document)", "empty document: a policy document says at least `version: 1`")]
@@ -244,6 +169,59 @@ def _parse(text: str, source: str, model: type[BaseModel], require_content: bool
         return model.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(source, _errors(exc)) from exc
+
+
+# JSON that the YAML reader reads the same: printable ASCII (no tab, which YAML refuses between
+# tokens), no backslash (JSON's escapes are not all YAML's), no number with an exponent (YAML 1.1
+# reads 1e5 as a string), no duplicate key, no NaN/Infinity, a mapping, nested well under
+# the YAML reader's bound (policy_yaml.MAX_NESTING, 32 levels), each key on one line with its
+# colon and short (YAML's simple keys).
+_NOT_PLAIN = re.compile(r"[^\n\r\x20-\x5b\x5d-\x7e]|\"[ \r\n]*(?:[\r\n]|[ ]{32})[ \r\n]*:")
+_MAX_KEY = 256
+_MAX_DEPTH = 16
+
+
+class _NotPlain(ValueError):
+    """JSON the YAML reader may read otherwise (or refuse): left to it."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs) or any(len(key) > _MAX_KEY for key in found):
+        raise _NotPlain("duplicate key")
+    return found
+
+
+def _no_exponent(literal: str) -> float:
+    if "e" in literal or "E" in literal:
+        raise _NotPlain(literal)
+    return float(literal)
+
+
+def _not_plain(literal: str) -> Any:
+    raise _NotPlain(literal)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 1
+
+
+def _plain_json(text: str) -> dict[str, Any] | None:
+    """The document's data when ``text`` is plain JSON, which YAML reads the same way (the
+    ``json`` module is already loaded; PyYAML is not); None for anything else."""
+    if not text.lstrip().startswith("{") or _NOT_PLAIN.search(text):
+        return None
+    try:
+        data = json.loads(text, object_pairs_hook=_pairs, parse_float=_no_exponent, parse_constant=_not_plain)
+    except (ValueError, RecursionError):  # not JSON, or not plain: the YAML reader says what is wrong
+        return None
+    if not isinstance(data, dict) or _depth(data) > _MAX_DEPTH:
+        return None
+    return data
 
 
 def _too_large(size: int) -> str:
