@@ -304,3 +304,53 @@ def test_validate_json_prints_the_same_document_as_json_read_without_yaml(
     result = subprocess.run([sys.executable, "-c", probe], input=printed, capture_output=True, text=True, check=True,
                             cwd=ROOT / "layers" / "greenrail")
     assert result.stdout.strip() == "False"
+
+
+def test_a_function_reads_its_own_section_alone_and_errors_as_the_whole_document(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_section validates only its policy's section (and the document's shape): another
+    policy's mistake does not stop it; its own mistake, a bad version or an unknown top-level key
+    is the whole document's PolicyError, the same lines."""
+    from greenrail.document import PolicyError, load_section, parse_policy
+    from greenrail.policies.storage import StoragePolicy
+    from greenrail.policies.training import TrainingPolicy
+
+    path = tmp_path / "policy.yaml"
+    monkeypatch.delenv("GREENRAIL_POLICY_PARAMETER", raising=False)
+    monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(path))
+    path.write_text("version: 1\nstorage:\n  mode: enforce\ntraining:\n  idle:\n    window_minutes: soon\n")
+    assert load_section("storage", StoragePolicy).mode.value == "enforce"
+    for text, name, model in [
+        (path.read_text(), "training", TrainingPolicy),
+        ("version: 1\nstorage:\n  mode: enforce\n  modes: dry-run\n", "storage", StoragePolicy),
+        ("version: 2\nstorage:\n  mode: enforce\n", "storage", StoragePolicy),
+        ("version: 1\nstorge:\n  mode: enforce\n", "storage", StoragePolicy),
+        ('{"version": 1, "storage": null}', "storage", StoragePolicy),
+        ("version: 1\nstorage: [enforce]\n", "storage", StoragePolicy),
+    ]:
+        path.write_text(text)
+        with pytest.raises(PolicyError) as whole:
+            parse_policy(text, str(path), require_content=True)
+        with pytest.raises(PolicyError) as alone:
+            load_section(name, model)
+        assert alone.value.lines() == whole.value.lines(), text
+    path.write_text('{"version": 1}')
+    assert load_section("storage", StoragePolicy) == StoragePolicy()
+
+
+def test_reading_a_section_imports_no_other_policy_nor_the_registry(tmp_path: Path) -> None:
+    """A function's first invocation reads its section: it builds and imports only its own policy
+    (the whole document's model would import every policy module)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "policy.json"
+    path.write_text('{"version": 1, "storage": {"mode": "enforce"}, "training": {"mode": "enforce"}}')
+    probe = ("import sys; from greenrail.document import load_section; from greenrail.policies.storage import "
+             "StoragePolicy; print(load_section('storage', StoragePolicy).mode.value); "
+             "print(sorted(m for m in sys.modules if m.startswith('greenrail.policies.') or m in "
+             "('greenrail.registry', 'yaml')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=ROOT / "layers" / "greenrail",
+                            env={"PATH": "/usr/bin:/bin", "GREENRAIL_POLICY_FILE": str(path), "AWS_REGION": "us-east-1"})
+    assert result.stdout.split("\n")[:2] == ["enforce", "['greenrail.policies.storage']"], result.stdout + result.stderr

@@ -282,6 +282,59 @@ def notifications_config() -> NotificationsConfig | None:
     return config if isinstance(config, NotificationsConfig) else None
 
 
+def _section_names() -> frozenset[str]:
+    """The document's top-level keys: ``version``, ``notifications`` and one per policy module
+    (the registry's names are its modules'), found without importing any of them."""
+    import pkgutil
+
+    from greenrail import policies
+
+    return frozenset({"version", "notifications", *(m.name for m in pkgutil.iter_modules(policies.__path__))})
+
+
+def _section_data(name: str) -> tuple[bool, Any]:
+    """(found, the raw data of section ``name``) when the document in force is well formed and
+    holds nothing a whole validation could refuse outside that section; (False, None) otherwise."""
+    config = settings()
+    if config.policy_parameter:
+        text = read_parameter(config.policy_parameter, config.policy_cache_seconds)
+    elif config.policy_file:
+        try:
+            text = Path(config.policy_file).read_bytes().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            return False, None
+    else:
+        return True, None  # no document: the defaults
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+        return False, None
+    data = _plain_json(text)
+    if data is None:
+        from greenrail import policy_yaml
+
+        try:
+            data = policy_yaml.load(text)
+        except (policy_yaml.YAMLError, RecursionError, ValueError):
+            return False, None
+    if data is None and config.policy_file:  # an empty file is an error (load_policy_file)
+        return False, None
+    data = {} if data is None else data
+    if not isinstance(data, dict) or not set(data) <= _section_names() or data.get("version", 1) != 1 \
+            or type(data.get("version", 1)) is not int or (name in data and not isinstance(data[name], dict)):
+        return False, None
+    return True, data.get(name)
+
+
 def load_section(name: str, model: type[C]) -> C:
-    """One policy's section of the policy in force (the whole document is validated)."""
+    """One policy's section of the policy in force, validated alone (with the document's shape: a
+    mapping, ``version: 1``, known top-level keys): a function builds only its own policy's
+    models and imports no other policy's module (a shorter cold start and first invocation), and
+    a mistake in another policy's section does not stop this one (``greenrail validate`` and that
+    policy's functions name it). Anything wrong in what is read here is reported as the whole
+    document's validation reports it: the same PolicyError, the same lines."""
+    try:
+        found, data = _section_data(name)
+        if found:
+            return model.model_validate(data if data is not None else {})
+    except ValidationError:
+        pass  # the whole document's validation names it, with its path
     return section(load_policy(), name, model)
