@@ -254,9 +254,9 @@ def _job(status: str = "Active", manifest_bucket: str = WORK, **arguments: str) 
     ``status`` (the emulated job is not run: the test plays Batch Operations' invocations)."""
     from greenrail.adapters import s3 as adapter
 
-    s3().put_object(Bucket=manifest_bucket, Key=f"greenrail/inventory/{DATA}/r/merge-onezone_ia.csv", Body=b"")
+    s3().put_object(Bucket=manifest_bucket, Key=f"greenrail/inventory/accounts/{ACCOUNT}/{DATA}/r/merge-onezone_ia.csv", Body=b"")
     token = f"{status}-{manifest_bucket}-{sorted(arguments.items())}"
-    job_id = adapter.create_merge_job(ACCOUNT, manifest_bucket, f"greenrail/inventory/{DATA}/r/merge-onezone_ia.csv",
+    job_id = adapter.create_merge_job(ACCOUNT, manifest_bucket, f"greenrail/inventory/accounts/{ACCOUNT}/{DATA}/r/merge-onezone_ia.csv",
                                       "e", FUNCTION, arguments.get("tagKey", "greenrail:storage-class"),
                                       arguments.get("storageClass", "ONEZONE_IA"), ROLE, "greenrail/inventory/reports",
                                       str(abs(hash(token))), confirm=True)
@@ -334,3 +334,19 @@ def test_a_bucket_taken_out_of_the_policy_or_exempted_while_its_job_runs_is_not_
         s3().put_bucket_tagging(Bucket=DATA, Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
         tag_merge._buckets_seen.clear()
     assert _invoke(job_id, key)["resultCode"] == "Succeeded" and tags(key) == {"greenrail:storage-class": "ONEZONE_IA"}
+
+
+def test_a_jobs_manifest_must_be_in_its_own_accounts_folder(world: dict[str, Any]) -> None:
+    """Member accounts' Batch Operations roles read and write only their account's folder; a job
+    claiming one account with a manifest of another account's folder lends nothing."""
+    from greenrail.flows.tag_merge import _manifest_bucket_of
+
+    chosen = policy()
+    member, other = "210987654321", "333333333333"
+    own_folder = f"{WORK}/greenrail/inventory/accounts/{member}/ml-data/run-1/merge-onezone_ia.csv"
+    assert _manifest_bucket_of(own_folder, member, chosen) == "ml-data"
+    assert _manifest_bucket_of(own_folder, other, chosen) is None
+    assert _manifest_bucket_of(f"{WORK}/greenrail/inventory/ml-data/run-1/merge-onezone_ia.csv", member, chosen) is None
+    assert _manifest_bucket_of(f"{WORK}/greenrail/manifests/ml-data/x-onezone_ia.csv", member, chosen) is None
+    assert _manifest_bucket_of(f"{WORK}/greenrail/manifests/ml-data/x-onezone_ia.csv", ACCOUNT, chosen) == "ml-data"
+    assert _manifest_bucket_of(f"other-bucket/greenrail/inventory/accounts/{member}/ml-data/r/m.csv", member, chosen) is None

@@ -53,6 +53,7 @@ from greenrail.validation import AccountId, BucketName, Region, Utf8Text
 logger = logging.getLogger(__name__)
 RUN_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z/$")
 WORK_PREFIX = "greenrail/inventory"
+BATCH_PREFIX = f"{WORK_PREFIX}/accounts"  # <account>/<bucket>/<run>/: the jobs' manifests and reports
 TAG_LOOKUPS_AT_ONCE = 16
 # the first bytes of a readable inventory file (S3 Inventory CSV files are always gzip)
 MAGIC = {"CSV": b"\x1f\x8b", "PARQUET": b"PAR1"}
@@ -498,9 +499,10 @@ def _tag(request: FinishRequest, outputs: list[dict[str, Any]], policy: storage.
         if why or not role:
             held[target] = why or ""
             continue
-        key = f"{WORK_PREFIX}/{bucket}/{run}/{'merge' if merge else 'batch'}-{target.lower()}.csv"
+        folder = batch_folder(account, bucket, run)  # what the account's Batch Operations role may read and write
+        key = f"{folder}/{'merge' if merge else 'batch'}-{target.lower()}.csv"
         etag = s3.write_manifest(work_bucket, key, sorted(objects))
-        reports, token = f"{WORK_PREFIX}/{bucket}/{run}/reports", _digest(bucket, run, target, policy.inventory.tagging)[:64]
+        reports, token = f"{folder}/reports", _digest(bucket, run, target, policy.inventory.tagging)[:64]
         with acting_in(account):  # the job runs in the bucket's account, as its Batch Operations role
             if merge and function:
                 jobs[target] = s3.create_merge_job(account, work_bucket, key, etag, function, policy.target_tag_key,
@@ -511,6 +513,13 @@ def _tag(request: FinishRequest, outputs: list[dict[str, Any]], policy: storage.
                                                      role, reports, token, confirm=policy.inventory.confirm_batch_jobs)
         manifests[target] = f"s3://{work_bucket}/{key}"
     return jobs, manifests, held
+
+
+def batch_folder(account: str, bucket: str, run: str) -> str:
+    """Where a job's manifest and report go in the manifest bucket: one folder per account, so
+    that a member account's Batch Operations role (org/member-account.yaml) reads and writes its
+    own account's jobs only, never another account's object keys."""
+    return f"{BATCH_PREFIX}/{account}/{bucket}/{run}"
 
 
 def batch_role(account: str, policy: storage.StoragePolicy) -> str | None:

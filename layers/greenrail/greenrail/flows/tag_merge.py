@@ -159,7 +159,10 @@ Refusal = tuple[str, str]
 # Batch Operations invokes a job's function only while the job runs (tasks in flight may finish
 # while it pauses, cancels, fails or completes); never before it is confirmed, nor once it ended.
 RUNNING: Final = frozenset({"Active", "Pausing", "Cancelling", "Failing", "Completing"})
-MANIFEST_FOLDERS: Final = ("greenrail/inventory/", "greenrail/manifests/")  # <folder><bucket>/...
+# the inventory sweep's jobs: greenrail/inventory/accounts/<account>/<bucket>/<run>/...; the listing
+# sweep's (Greenrail's own account): greenrail/manifests/<bucket>/...
+INVENTORY_JOBS: Final = "greenrail/inventory/accounts/"
+LISTING_JOBS: Final = "greenrail/manifests/"
 JOB_CACHE_SECONDS: Final = 60.0
 
 
@@ -192,14 +195,28 @@ def _vet_job(account: str, job_id: str, arguments: dict[str, Any],
     own = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
     given = {str(k): str(v) for k, v in (operation.get("UserArguments") or {}).items()}
     location = str(((job.get("Manifest") or {}).get("Location") or {}).get("ObjectArn") or "").split(":::", 1)[-1]
-    folder = next((f for f in MANIFEST_FOLDERS if location.startswith(f"{policy.sweep.manifest_bucket}/{f}")), None)
+    bucket = _manifest_bucket_of(location, account, policy)
     why = ("it is not running" if job.get("Status") not in RUNNING else
            "it is not a LambdaInvoke of this function" if not operation or (own and function != own) else
            "its userArguments are not the invocation's" if given != {str(k): str(v) for k, v in arguments.items()} else
-           "its manifest is not one Greenrail wrote" if not policy.sweep.manifest_bucket or folder is None else None)
+           "its manifest is not one Greenrail wrote for this account" if bucket is None else None)
     if why:
         return (PERMANENT, f"job {job_id[:64]} of account {account}: {why}: not tagged"), None
-    return None, location.split("/")[3]
+    return None, bucket
+
+
+def _manifest_bucket_of(location: str, account: str, policy: StoragePolicy) -> str | None:
+    """The bucket a job's manifest (``<manifest bucket>/<key>``) was written for, when Greenrail
+    wrote it for ``account``; else None."""
+    home = f"{policy.sweep.manifest_bucket}/" if policy.sweep.manifest_bucket else None
+    if home is None or not location.startswith(home):
+        return None
+    parts = location[len(home):].split("/")
+    if location.startswith(home + INVENTORY_JOBS):  # greenrail/inventory/accounts/<account>/<bucket>/...
+        return parts[4] if len(parts) > 5 and parts[3] == account and parts[4] else None
+    if location.startswith(home + LISTING_JOBS) and account == account_id():  # greenrail/manifests/<bucket>/...
+        return parts[2] if len(parts) > 3 and parts[2] else None
+    return None
 
 
 _jobs_seen: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
