@@ -19,7 +19,7 @@ from greenrail_cli.emulator import ACCOUNT, Emulator, inventory
 from greenrail_cli.emulator.moto_ext import s3control as batch_ext
 
 pytestmark = pytest.mark.e2e
-MANIFESTS, BUCKET = "greenrail-manifests", "ml-member-inv"
+MANIFESTS, BUCKET, UNLISTED = "greenrail-manifests", "ml-member-inv", "ml-member-big"
 POLICY = f"""storage:
   mode: enforce
   sweep:
@@ -27,6 +27,8 @@ POLICY = f"""storage:
     batch_operations_role_arn: arn:aws:iam::{ACCOUNT}:role/greenrail-batch
   inventory:
     rows_per_batch: 3
+    listing_threshold: 3
+    allow_create_inventory: true
 """
 SIZE = 200 * 1024
 OBJECTS = [(f"datasets/train/part-{i}.bin", SIZE, "STANDARD", "e") for i in range(5)]
@@ -62,11 +64,15 @@ def swept() -> Iterator[dict[str, Any]]:
         for key, size, _, _ in OBJECTS:
             s3.put_object(Bucket=BUCKET, Key=key, Body=b"\0" * size)
         s3.put_object_tagging(Bucket=BUCKET, Key=OBJECTS[0][0], Tagging={"TagSet": [{"Key": "team", "Value": "vision"}]})
+        s3.create_bucket(Bucket=UNLISTED)  # no inventory, more objects than the listing threshold
+        s3.put_bucket_tagging(Bucket=UNLISTED, Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
+        for key, size, _, _ in OBJECTS:
+            s3.put_object(Bucket=UNLISTED, Key=key, Body=b"\0" * size)
         # delivered to the central account's manifest bucket (the destination names its owner)
         inventory.configure(s3, BUCKET, MANIFESTS, account=ACCOUNT)
         inventory.publish(central_s3, BUCKET, MANIFESTS, OBJECTS, datetime.now(UTC) - timedelta(hours=6))
         emulator.run_schedule("StorageSweepStateMachineDaily")
-        decisions = [d for d in emulator.decisions if d.resource.startswith(f"arn:aws:s3:::{BUCKET}")]
+        decisions = [d for d in emulator.decisions if d.resource == f"arn:aws:s3:::{BUCKET}"]
         yield {"emulator": emulator, "member": member, "s3": s3, "decisions": decisions, "jobs": dict(batch_ext.JOBS)}
 
 
@@ -109,3 +115,13 @@ def test_a_job_that_is_not_the_named_accounts_makes_the_function_act_nowhere(swe
         [result] = answer["results"]
         assert result["resultCode"] == "PermanentFailure" and "no job" in result["resultString"], account
     assert tags(s3, key) == {}
+
+
+def test_a_member_bucket_without_inventory_gets_one_delivered_to_the_manifest_bucket(swept: dict[str, Any]) -> None:
+    """Enforce with allow_create_inventory: the configuration is created in the member's bucket,
+    delivering to the central manifest bucket (its owner named), where the next sweep reads it."""
+    [decision] = [d for d in swept["emulator"].decisions if d.resource == f"arn:aws:s3:::{UNLISTED}"]
+    assert (decision.account, decision.action, decision.applied) == (swept["member"], "recommend-inventory", True)
+    [configuration] = swept["s3"].list_bucket_inventory_configurations(Bucket=UNLISTED)["InventoryConfigurationList"]
+    destination = configuration["Destination"]["S3BucketDestination"]
+    assert (destination["Bucket"], destination["AccountId"]) == (f"arn:aws:s3:::{MANIFESTS}", ACCOUNT)
