@@ -364,3 +364,40 @@ def test_a_recommendation_its_jobs_watch_announces_is_not_announced_again(
     assert count == 1 and [d.resource.rsplit("/", 1)[1] for d in published] == ["unwatched-job"]
     published.clear()
     assert org_sweep.announce([decision("watched-job", applied=True)], lambda s, w: w(), published.extend) == 1
+
+
+def test_a_watched_job_whose_name_has_capitals_is_not_announced_again(
+        moto_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """SageMaker writes a job's ARN in lower case; its watch is named after the job's own name
+    (the event's), which the decision keeps in ``figures.job_name``."""
+    from greenrail.flows.watch import execution_name
+
+    member = moto_world["members"][0]
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="greenrail-training-watch-2", roleArn=f"arn:aws:iam::{CENTRAL}:role/sfn",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
+    )["stateMachineArn"]
+    monkeypatch.setenv("GREENRAIL_TRAINING_WATCH_ARN", machine)
+    sfn.start_execution(stateMachineArn=machine, name=execution_name("Nightly-Train", member), input="{}")
+    decision = Decision(policy="training", resource=f"arn:aws:sagemaker:us-east-1:{member}:training-job/nightly-train",
+                        account=member, region="us-east-1", action="stop", mode="dry-run", applied=False,
+                        reason="idle", figures={"job_name": "Nightly-Train"})
+    published: list[Decision] = []
+    assert org_sweep.announce([decision], lambda s, w: w(), published.extend) == 0 and published == []
+
+
+def test_the_run_s_finding_is_filed_under_the_same_policy_when_the_first_is_turned_off(
+        moto_world: dict[str, Any]) -> None:
+    """The policy a run files its failure under comes from what the schedule asks, not from what
+    the plan kept: a policy turned off since the failure does not leave its finding open."""
+    first, *others = org_sweep.default_policies()
+    assert others, "needs two default policies"
+    published: list[Decision] = []
+    org_sweep.report({"run": "run-7", "state_machine": "arn:sm", "state": {
+        "policies": "", "plan_error": {"Error": "States.TaskFailed", "Cause": "ListAccounts: AccessDenied"}}},
+        published.extend)
+    org_sweep.report({"run": "run-8", "state_machine": "arn:sm", "state": {  # the first policy is off now
+        "policies": "", "plan": {"count": 0, "policies": others}}}, published.extend)
+    failed, clean = published
+    assert (failed.policy, failed.compliant, clean.policy, clean.compliant) == (first, False, first, True)

@@ -354,3 +354,34 @@ def test_reading_a_section_imports_no_other_policy_nor_the_registry(tmp_path: Pa
                             cwd=ROOT / "layers" / "greenrail",
                             env={"PATH": "/usr/bin:/bin", "GREENRAIL_POLICY_FILE": str(path), "AWS_REGION": "us-east-1"})
     assert result.stdout.split("\n")[:2] == ["enforce", "['greenrail.policies.storage']"], result.stdout + result.stderr
+
+
+def test_a_section_is_refused_where_the_whole_document_is_with_its_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading one section never accepts a file the whole document refuses (8 KB counted with the
+    file's byte-order mark) nor raises anything but the whole document's PolicyError (a YAML tag
+    that cannot be constructed: PyYAML raises KeyError or AttributeError there)."""
+    from greenrail.document import MAX_DOCUMENT_BYTES, load_policy_file, load_section
+    from greenrail.policies.storage import StoragePolicy
+
+    path = tmp_path / "policy.yaml"
+    monkeypatch.delenv("GREENRAIL_POLICY_PARAMETER", raising=False)
+    monkeypatch.setenv("GREENRAIL_POLICY_FILE", str(path))
+    head = b"version: 1\nstorage:\n  mode: enforce\n#"
+    over_with_its_bom = b"\xef\xbb\xbf" + head + b"x" * (MAX_DOCUMENT_BYTES - len(head) - 1) + b"\n"
+    for raw in (over_with_its_bom, b"version: 1\nstorage: {mode: !!bool maybe}\n",
+                b"version: 1\nstorage: {mode: enforce}\ntraining: {mode: !!timestamp soon}\n"):
+        path.write_bytes(raw)
+        with pytest.raises(PolicyError) as whole:
+            load_policy_file(path)
+        with pytest.raises(PolicyError) as alone:
+            load_section("storage", StoragePolicy)
+        assert alone.value.lines() == whole.value.lines(), raw[:60]
+
+
+def test_the_sections_a_function_may_read_are_the_document_s_top_level_keys() -> None:
+    """load_section finds the top-level keys from the policy modules' names without importing
+    them: each registered policy's name must be its module's (and every module a policy)."""
+    from greenrail.document import _section_names
+
+    assert _section_names() == {"version", "notifications", *document_model().model_fields}

@@ -71,9 +71,10 @@ def data_loader() -> Any:
     return botocore.loaders.Loader(extra_search_paths=UniquePaths(paths))
 
 
-@lru_cache(maxsize=1)
-def _utc_tzlocal() -> Any:
-    """dateutil's ``tzlocal()``, made while the local zone is UTC (its offsets: zero)."""
+@lru_cache(maxsize=4)
+def _utc_tzlocal(names: tuple[str, str]) -> Any:
+    """dateutil's ``tzlocal()``, made while the local zone is UTC (its offsets: zero), one per zone
+    name (``time.tzname``, which it keeps: UTC, GMT...)."""
     from dateutil.tz import tzlocal
 
     return tzlocal()
@@ -85,7 +86,7 @@ def parse_timestamp(value: Any) -> Any:
     ~25 us a value, and a GetMetricData of 500 series returns thousands). Anything else: botocore's."""
     if type(value) in (int, float) and time.timezone == 0 and (not time.daylight or time.altzone == 0):
         try:  # a zero offset all year: tzlocal().fromutc leaves the wall time as it is, fold 0
-            return datetime.fromtimestamp(value, UTC).replace(tzinfo=_utc_tzlocal())
+            return datetime.fromtimestamp(value, UTC).replace(tzinfo=_utc_tzlocal(tuple(time.tzname)))
         except (OverflowError, OSError, ValueError):
             pass  # botocore's own error, below
     from botocore.utils import parse_timestamp as botocore_parse

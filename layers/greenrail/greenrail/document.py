@@ -300,8 +300,11 @@ def _section_data(name: str) -> tuple[bool, Any]:
         text = read_parameter(config.policy_parameter, config.policy_cache_seconds)
     elif config.policy_file:
         try:
-            text = Path(config.policy_file).read_bytes().decode("utf-8-sig")
+            raw = Path(config.policy_file).read_bytes()
+            text = raw.decode("utf-8-sig")
         except (OSError, UnicodeDecodeError):
+            return False, None
+        if len(raw) > MAX_DOCUMENT_BYTES:  # counted with its byte-order mark, as load_policy_file does
             return False, None
     else:
         return True, None  # no document: the defaults
@@ -313,7 +316,7 @@ def _section_data(name: str) -> tuple[bool, Any]:
 
         try:
             data = policy_yaml.load(text)
-        except (policy_yaml.YAMLError, RecursionError, ValueError):
+        except Exception:  # noqa: BLE001 - PyYAML raises KeyError, AttributeError too: the whole document's error
             return False, None
     if data is None and config.policy_file:  # an empty file is an error (load_policy_file)
         return False, None
@@ -331,10 +334,10 @@ def load_section(name: str, model: type[C]) -> C:
     a mistake in another policy's section does not stop this one (``greenrail validate`` and that
     policy's functions name it). Anything wrong in what is read here is reported as the whole
     document's validation reports it: the same PolicyError, the same lines."""
-    try:
-        found, data = _section_data(name)
-        if found:
+    found, data = _section_data(name)
+    if found:
+        try:
             return model.model_validate(data if data is not None else {})
-    except ValidationError:
-        pass  # the whole document's validation names it, with its path
+        except Exception:  # noqa: BLE001 - the whole document's validation names it, with its path
+            pass
     return section(load_policy(), name, model)

@@ -249,7 +249,9 @@ def watched(decision: Decision) -> bool:
         return False
     foreign = decision.account if decision.account != account_id() else None
     try:
-        return stepfunctions.execution_running(machine, execution_name(resource.split("/", 1)[1], foreign, kind))
+        # the job's own name (the watch's is the event's): SageMaker writes ARNs in lower case
+        job = str(decision.figures.get("job_name") or resource.split("/", 1)[1])
+        return stepfunctions.execution_running(machine, execution_name(job, foreign, kind))
     except Exception as exc:  # noqa: BLE001 - when in doubt, announce
         logger.warning("cannot tell whether the job is watched: announced", extra={"error": error_code(exc)})
         return False
@@ -516,8 +518,10 @@ def report(request: dict[str, Any] | ReportRequest, publish: Publish = bus.publi
                ("Distributed Map", state.map_error.model_dump()) if state.map_error else
                ("reading of its results", unread) if unread else None)
     total = (state.plan.count if state.plan else 0) or len(outputs) + len(failures)
+    # what the schedule asks, plan or no plan, whatever is off: a failure's finding and the next
+    # clean run's resolution are filed under one policy
     asked = _names(state.policies) if isinstance(state.policies, str) else []
-    policy = label(state.plan.policies if state.plan else asked or default_policies())
+    policy = label(asked or default_policies())
     decision = failure_decision(failures, total, request.run, request.state_machine, problem, policy)
     publish([decision if decision is not None else resolution(policy, total, request.run, request.state_machine)])
     swept = [o for o in outputs if o.get("status") == "swept"]
