@@ -91,3 +91,41 @@ def test_daily_sweep_fans_out_over_the_organizations_accounts() -> None:
         accounts = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["output"])["accounts"]
         assert sorted(a["account"] for a in accounts) == sorted([member_id, "123456789012"])
         assert all(a["status"] == "swept" for a in accounts)
+
+
+def test_a_member_buckets_batch_job_runs_in_the_member_account_as_its_batch_role() -> None:
+    """Above the listing sweep's Batch Operations threshold, a member account's objects go to one
+    merge job per class created in that account (its BatchOperationsRole, its folder of the
+    manifest bucket), confirmed by a person there; it keeps every tag the objects have then."""
+    from greenrail_cli.emulator.moto_ext.s3control import JOBS
+
+    central_role = "arn:aws:iam::123456789012:role/greenrail-batch"
+    policy = (EACH + "storage:\n  mode: enforce\n  sweep:\n    batch_operations_threshold: 2\n"
+              f"    manifest_bucket: greenrail-manifests\n    batch_operations_role_arn: {central_role}\n")
+    parameters = {"OrganizationId": "o-exampleorg01", "ManifestBucket": "greenrail-manifests",
+                  "BatchOperationsRoleArn": central_role}
+    with Emulator(policy, parameters=parameters) as emulator:
+        member_id = organization_member()
+        boto3.client("s3").create_bucket(Bucket="greenrail-manifests")
+        member = member_session(member_id)
+        s3 = member.client("s3")
+        s3.create_bucket(Bucket="ml-team-big")
+        s3.put_bucket_tagging(Bucket="ml-team-big", Tagging={"TagSet": [{"Key": "greenrail:storage", "Value": "managed"}]})
+        keys = [f"sets/train/part-{i}.bin" for i in range(4)]
+        for key in keys:
+            s3.put_object(Bucket="ml-team-big", Key=key, Body=b"\0" * 200_000)
+
+        emulator.run_schedule("StorageSweepStateMachineDaily")
+
+        [decision] = [d for d in emulator.decisions if d.action == "batch-tag"]
+        assert (decision.account, decision.applied, decision.figures["objects"]) == (member_id, True, 4)
+        job = JOBS[decision.figures["batch_job_id"]]
+        assert (job["AccountId"], job["RoleArn"]) == (member_id, f"arn:aws:iam::{member_id}:role/GreenrailBatchOperations")
+        assert decision.figures["manifest"].startswith(f"s3://greenrail-manifests/greenrail/inventory/accounts/{member_id}/")
+        s3.put_object_tagging(Bucket="ml-team-big", Key=keys[0], Tagging={"TagSet": [{"Key": "owner", "Value": "ana"}]})
+        member.client("s3control").update_job_status(AccountId=member_id, JobId=job["JobId"], RequestedJobStatus="Ready")
+        assert job["Status"] == "Complete" and job["ProgressSummary"]["NumberOfTasksSucceeded"] == 4
+        assert {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket="ml-team-big", Key=keys[0])["TagSet"]} == {
+            "owner": "ana", "greenrail:storage-class": "ONEZONE_IA"}
+        assert s3.get_object_tagging(Bucket="ml-team-big", Key=keys[1])["TagSet"] == [
+            {"Key": "greenrail:storage-class", "Value": "ONEZONE_IA"}]

@@ -53,7 +53,6 @@ from greenrail.validation import AccountId, BucketName, Region, Utf8Text
 logger = logging.getLogger(__name__)
 RUN_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z/$")
 WORK_PREFIX = "greenrail/inventory"
-BATCH_PREFIX = f"{WORK_PREFIX}/accounts"  # <account>/<bucket>/<run>/: the jobs' manifests and reports
 TAG_LOOKUPS_AT_ONCE = 16
 # the first bytes of a readable inventory file (S3 Inventory CSV files are always gzip)
 MAGIC = {"CSV": b"\x1f\x8b", "PARQUET": b"PAR1"}
@@ -487,7 +486,7 @@ def _tag(request: FinishRequest, outputs: list[dict[str, Any]], policy: storage.
                 with acting_in(account):
                     _merge_one(bucket, unquote(key), target, policy, blast_radius, merged)
     jobs, manifests, held = {}, {}, {}
-    role = batch_role(account, policy)
+    role = storage.batch_role(account, policy)
     function = settings().storage_tag_merge_arn
     for target, objects in sorted(untagged.items()):
         why = (("storage.sweep.batch_operations_role_arn is not set" if account == acting_account() else
@@ -499,7 +498,7 @@ def _tag(request: FinishRequest, outputs: list[dict[str, Any]], policy: storage.
         if why or not role:
             held[target] = why or ""
             continue
-        folder = batch_folder(account, bucket, run)  # what the account's Batch Operations role may read and write
+        folder = storage.batch_folder(account, bucket, run)  # what the account's Batch Operations role may read and write
         key = f"{folder}/{'merge' if merge else 'batch'}-{target.lower()}.csv"
         etag = s3.write_manifest(work_bucket, key, sorted(objects))
         reports, token = f"{folder}/reports", _digest(bucket, run, target, policy.inventory.tagging)[:64]
@@ -513,26 +512,6 @@ def _tag(request: FinishRequest, outputs: list[dict[str, Any]], policy: storage.
                                                      role, reports, token, confirm=policy.inventory.confirm_batch_jobs)
         manifests[target] = f"s3://{work_bucket}/{key}"
     return jobs, manifests, held
-
-
-def batch_folder(account: str, bucket: str, run: str) -> str:
-    """Where a job's manifest and report go in the manifest bucket: one folder per account, so
-    that a member account's Batch Operations role (org/member-account.yaml) reads and writes its
-    own account's jobs only, never another account's object keys."""
-    return f"{BATCH_PREFIX}/{account}/{bucket}/{run}"
-
-
-def batch_role(account: str, policy: storage.StoragePolicy) -> str | None:
-    """The role the bucket's Batch Operations jobs run as: in Greenrail's own account the policy's
-    ``storage.sweep.batch_operations_role_arn``; in a member account the role the member stack
-    creates (``MemberBatchOperationsRoleName``; jobs run in the account that owns the objects)."""
-    from greenrail.aws import account_id
-    from greenrail.settings import settings
-
-    if account == account_id():
-        return policy.sweep.batch_operations_role_arn
-    name = settings().member_batch_role_name
-    return f"arn:{settings().partition}:iam::{account}:role/{name}" if name else None
 
 
 def _merge_one(bucket: str, key: str, target: str, policy: storage.StoragePolicy, blast_radius: Any,

@@ -73,9 +73,9 @@ def sweep_account(account: str, own: str, policy: storage.StoragePolicy, context
     """Sweep one account's governed buckets; one bucket's failure does not stop the others."""
     if policy.mode == Mode.OFF:
         return {"account": account, "status": "off", "buckets": {}}
-    if account != own:
-        # Batch Operations jobs are prepared in the deploying account only (its role and
-        # manifest bucket); member accounts' objects are tagged one by one, within the blast radius.
+    if account != own and not settings().member_batch_role_name:
+        # no Batch Operations role in member accounts (MemberBatchOperationsRoleName empty): their
+        # objects are tagged one by one, within the blast radius
         policy = policy.model_copy(update={"sweep": policy.sweep.model_copy(
             update={"batch_operations_threshold": 2**62})})
     blast = BlastRadius(storage.POLICY, policy.blast_radius.max_actions_per_hour)

@@ -448,9 +448,12 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
     waits is lost).
     """
     from greenrail.adapters import s3
+    from greenrail.aws import account_id, acting_in
     from greenrail.settings import settings
 
     sweep = policy.sweep
+    role = batch_role(account, policy)  # a member account's job runs there, as its BatchOperationsRole
+    own = account == account_id()
     by_class: dict[str, list[tuple[Decision, StorageObject]]] = {}
     for decision, obj in pending:
         by_class.setdefault(decision.target["storage_class"], []).append((decision, obj))
@@ -464,18 +467,24 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
         figures: dict[str, Any] = {"objects": len(items), "size_bytes": sum(o.size for _, o in items),
                                    "threshold": sweep.batch_operations_threshold}
         applied = False
-        if policy.mode == Mode.ENFORCE and sweep.manifest_bucket and sweep.batch_operations_role_arn:
-            key = f"greenrail/manifests/{bucket.name}/{manifest_id}-{storage_class.lower()}.csv"
-            etag = s3.write_manifest(sweep.manifest_bucket, key, [(o.bucket, o.key) for _, o in items])
+        if policy.mode == Mode.ENFORCE and sweep.manifest_bucket and role:
+            if own:
+                key, reports = f"greenrail/manifests/{bucket.name}/{manifest_id}-{storage_class.lower()}.csv", \
+                    "greenrail/reports"
+            else:  # the member's Batch Operations role reads and writes its account's folder only
+                folder = batch_folder(account, bucket.name, f"listing-{manifest_id}")
+                key, reports = f"{folder}/{storage_class.lower()}.csv", f"{folder}/reports"
+            with acting_in(None):  # the manifest bucket is Greenrail's own
+                etag = s3.write_manifest(sweep.manifest_bucket, key, [(o.bucket, o.key) for _, o in items])
             function = settings().storage_tag_merge_arn if policy.inventory.tagging == "merge" else None
-            if function:
-                job_id = s3.create_merge_job(account, sweep.manifest_bucket, key, etag, function, policy.target_tag_key,
-                                             storage_class, sweep.batch_operations_role_arn, "greenrail/reports",
-                                             _token(bucket.name, storage_class, items))
-            else:
-                job_id = s3.create_tagging_job(account, sweep.manifest_bucket, key, etag, policy.target_tag_key,
-                                               storage_class, sweep.batch_operations_role_arn,
-                                               "greenrail/reports", _token(bucket.name, storage_class, items))
+            with acting_in(account):  # the job is created in the bucket's account
+                if function:
+                    job_id = s3.create_merge_job(account, sweep.manifest_bucket, key, etag, function,
+                                                 policy.target_tag_key, storage_class, role, reports,
+                                                 _token(bucket.name, storage_class, items))
+                else:
+                    job_id = s3.create_tagging_job(account, sweep.manifest_bucket, key, etag, policy.target_tag_key,
+                                                   storage_class, role, reports, _token(bucket.name, storage_class, items))
             jobs[storage_class] = job_id
             figures.update({"manifest": f"s3://{sweep.manifest_bucket}/{key}", "batch_job_id": job_id})
             applied = True
@@ -491,6 +500,29 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
             savings=Savings(usd_per_month=round(usd, 6), kgco2e_per_month=round(kg, 9)), severity="LOW",
         ))
     return decisions, jobs
+
+
+BATCH_PREFIX = "greenrail/inventory/accounts"  # <account>/<bucket>/<run>/: the jobs' manifests and reports
+
+
+def batch_folder(account: str, bucket: str, run: str) -> str:
+    """Where a job's manifest and report go in the manifest bucket: one folder per account, so
+    that a member account's Batch Operations role (org/member-account.yaml) reads and writes its
+    own account's jobs only, never another account's object keys."""
+    return f"{BATCH_PREFIX}/{account}/{bucket}/{run}"
+
+
+def batch_role(account: str, policy: StoragePolicy) -> str | None:
+    """The role the bucket's Batch Operations jobs run as: in Greenrail's own account the policy's
+    ``storage.sweep.batch_operations_role_arn``; in a member account the role the member stack
+    creates (``MemberBatchOperationsRoleName``; jobs run in the account that owns the objects)."""
+    from greenrail.aws import account_id
+    from greenrail.settings import settings
+
+    if account == account_id():
+        return policy.sweep.batch_operations_role_arn
+    name = settings().member_batch_role_name
+    return f"arn:{settings().partition}:iam::{account}:role/{name}" if name else None
 
 
 def _token(bucket: str, storage_class: str, items: list[tuple[Decision, StorageObject]]) -> str:
