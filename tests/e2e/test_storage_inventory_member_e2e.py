@@ -17,6 +17,7 @@ import pytest
 
 from greenrail_cli.emulator import ACCOUNT, Emulator, inventory
 from greenrail_cli.emulator.moto_ext import s3control as batch_ext
+from tests.e2e.test_organization_e2e import member_session
 
 pytestmark = pytest.mark.e2e
 MANIFESTS, BUCKET, UNLISTED = "greenrail-manifests", "ml-member-inv", "ml-member-big"
@@ -32,14 +33,6 @@ POLICY = f"""storage:
 """
 SIZE = 200 * 1024
 OBJECTS = [(f"datasets/train/part-{i}.bin", SIZE, "STANDARD", "e") for i in range(5)]
-
-
-def member_session(account: str) -> boto3.session.Session:
-    credentials = boto3.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/GreenrailExecution", RoleSessionName="seed")["Credentials"]
-    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                 aws_secret_access_key=credentials["SecretAccessKey"],
-                                 aws_session_token=credentials["SessionToken"], region_name="us-east-1")
 
 
 def tags(s3: Any, key: str) -> dict[str, str]:

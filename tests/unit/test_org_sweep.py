@@ -339,6 +339,17 @@ def test_a_failed_plan_files_its_decision_where_the_next_clean_run_archives_it(m
     assert (failed.policy, failed.compliant, clean.policy, clean.compliant) == ("training", False, "training", True)
 
 
+def watching(monkeypatch: pytest.MonkeyPatch, machine_name: str, execution: str) -> None:
+    """A training watch state machine (GREENRAIL_TRAINING_WATCH_ARN) running ``execution``."""
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=machine_name, roleArn=f"arn:aws:iam::{CENTRAL}:role/sfn",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
+    )["stateMachineArn"]
+    monkeypatch.setenv("GREENRAIL_TRAINING_WATCH_ARN", machine)
+    sfn.start_execution(stateMachineArn=machine, name=execution, input="{}")
+
+
 def test_a_recommendation_its_jobs_watch_announces_is_not_announced_again(
         moto_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """The training watch (started by the job's event) announces its job's findings: the sweep
@@ -346,13 +357,7 @@ def test_a_recommendation_its_jobs_watch_announces_is_not_announced_again(
     from greenrail.flows.watch import execution_name
 
     member = moto_world["members"][0]
-    sfn = boto3.client("stepfunctions")
-    machine = sfn.create_state_machine(
-        name="greenrail-training-watch", roleArn=f"arn:aws:iam::{CENTRAL}:role/sfn",
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
-    )["stateMachineArn"]
-    monkeypatch.setenv("GREENRAIL_TRAINING_WATCH_ARN", machine)
-    sfn.start_execution(stateMachineArn=machine, name=execution_name("watched-job", member), input="{}")
+    watching(monkeypatch, "greenrail-training-watch", execution_name("watched-job", member))
 
     def decision(job: str, applied: bool = False) -> Decision:
         return Decision(policy="training", resource=f"arn:aws:sagemaker:us-east-1:{member}:training-job/{job}",
@@ -373,13 +378,7 @@ def test_a_watched_job_whose_name_has_capitals_is_not_announced_again(
     from greenrail.flows.watch import execution_name
 
     member = moto_world["members"][0]
-    sfn = boto3.client("stepfunctions")
-    machine = sfn.create_state_machine(
-        name="greenrail-training-watch-2", roleArn=f"arn:aws:iam::{CENTRAL}:role/sfn",
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
-    )["stateMachineArn"]
-    monkeypatch.setenv("GREENRAIL_TRAINING_WATCH_ARN", machine)
-    sfn.start_execution(stateMachineArn=machine, name=execution_name("Nightly-Train", member), input="{}")
+    watching(monkeypatch, "greenrail-training-watch-2", execution_name("Nightly-Train", member))
     decision = Decision(policy="training", resource=f"arn:aws:sagemaker:us-east-1:{member}:training-job/nightly-train",
                         account=member, region="us-east-1", action="stop", mode="dry-run", applied=False,
                         reason="idle", figures={"job_name": "Nightly-Train"})
