@@ -58,7 +58,8 @@ LIFECYCLE = {"Rules": [{"ID": "expire-tmp", "Status": "Enabled", "Filter": {"Pre
 WATCHED_JOB = INPROGRESS_EVENT["detail"]["TrainingJobName"]
 FINISHED_JOB = COMPLETED_EVENT["detail"]["TrainingJobName"]
 CARD = COMPLETED_EVENT["detail"]["Tags"]["greenrail:model-card"]
-POLICY = "version: 1\nstorage:\n  mode: enforce\ntraining:\n  mode: enforce\ncarbon:\n  mode: enforce\n" + f"""\
+POLICY = ("version: 1\nstorage:\n  mode: enforce\n  sweep:\n    manifest_bucket: greenrail-manifests\n"
+          "training:\n  mode: enforce\ncarbon:\n  mode: enforce\n") + f"""\
 retraining:
   mode: enforce
   window: {{profiles: {{{REGION}: [300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300,

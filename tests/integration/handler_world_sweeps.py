@@ -76,9 +76,25 @@ class Estate:
         self.manifest = inventory.publish(self.s3, bucket, INVENTORIES, [(key, size, "STANDARD", "e")],
                                           datetime.now(UTC) - timedelta(hours=6))
         self.seeded = {RESULTS: self._sweep_results(), WORK: self._inventory_results(size)}
+        self.merge_job = self._running_merge_job()
         self.reset()
 
     # ------------------------------------------------------------ seeding
+    def _running_merge_job(self) -> str:
+        """A merge job of the world's account over the sample object, running (the tag-merge
+        function acts only for one: the emulator's S3 Batch Operations, not run here)."""
+        from greenrail.adapters import s3
+        from greenrail_cli.emulator.moto_ext import s3control
+
+        s3control.apply()
+        key = f"greenrail/inventory/accounts/{ACCOUNT}/{self.bucket}/r-0/merge-onezone_ia.csv"
+        self.s3.put_object(Bucket=WORK, Key=key, Body=f"{self.bucket},{quote(self.key, safe='/')}\n".encode())
+        job = s3.create_merge_job(ACCOUNT, WORK, key, "e", "arn:aws:lambda:us-east-1:123456789012:function:merge",
+                                  "greenrail:storage-class", "ONEZONE_IA", f"arn:aws:iam::{ACCOUNT}:role/batch",
+                                  f"{key.rsplit('/', 1)[0]}/reports", "fuzz-merge-job")
+        s3control.JOBS[job]["Status"] = "Active"
+        return job
+
     def _held_decision(self) -> list[dict[str, Any]]:
         """One dry-run decision held in a window due an hour ago; returns the table's items."""
         from greenrail import digest
@@ -189,7 +205,7 @@ class Estate:
             "org_sweep_worker": [{"policy": name, "account": ACCOUNT, "region": REGION}
                                  for name in ("notebooks", "training", "endpoints")],
             "storage_tag_merge": [
-                {"invocationSchemaVersion": "2.0", "invocationId": "i-0", "job": {"id": "job-0", "userArguments": {
+                {"invocationSchemaVersion": "2.0", "invocationId": "i-0", "job": {"id": self.merge_job, "userArguments": {
                     "tagKey": "greenrail:storage-class", "storageClass": "ONEZONE_IA", "account": ACCOUNT}},
                  "tasks": [{"taskId": "t-0", "s3Bucket": self.bucket, "s3Key": quote(self.key, safe="/"),
                             "s3VersionId": None}]},
