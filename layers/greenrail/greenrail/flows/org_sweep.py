@@ -362,7 +362,6 @@ class Planned(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
     count: int = Field(default=0, ge=0)
-    policies: list[str] = Field(default_factory=list)  # the policies this run swept
 
 
 class ReportState(BaseModel):
@@ -481,9 +480,10 @@ def failure_decision(failures: list[dict[str, str]], total: int, run: str, state
 
 
 def label(policies: list[str]) -> str:
-    """The policy the run's decision about itself is filed under: the first of the run's policies
-    in registry order, so that its Security Hub finding (keyed on policy and state machine) is
-    the same one run after run: opened by a failure, archived by the next clean run."""
+    """The policy the run's decision about itself is filed under: the first of the policies the
+    schedule asks for, in registry order, so that its Security Hub finding (keyed on policy and
+    state machine) is the same one run after run: opened by a failure, archived by the next
+    clean run."""
     known = sweepable()
     return next((name for name in known if name in policies), None) or default_policies()[0]
 
