@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from greenrail.adapters.sagemaker import _is_not_found, _message
+from greenrail.adapters.sagemaker import _is_not_found, _message, translated
 from greenrail.adapters.sagemaker import list_tags as list_tags  # SageMaker's ListTags, one declaration
 from greenrail.aws import client, error_code, pages
 from greenrail.permissions import calls
@@ -54,23 +54,15 @@ def list_endpoints(region: str | None = None) -> Iterator[dict[str, Any]]:
 
 @calls("sagemaker:DescribeEndpoint")
 def describe_endpoint(name: str, region: str | None = None) -> dict[str, Any]:
-    try:
+    with translated(name, gone=EndpointGone):
         response: dict[str, Any] = client("sagemaker", region).describe_endpoint(EndpointName=name)
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise EndpointGone(name) from exc
-        raise
     return response
 
 
 @calls("sagemaker:DescribeEndpointConfig")
 def describe_endpoint_config(name: str, region: str | None = None) -> dict[str, Any]:
-    try:
+    with translated(name, gone=EndpointGone):
         response: dict[str, Any] = client("sagemaker", region).describe_endpoint_config(EndpointConfigName=name)
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise EndpointGone(name) from exc
-        raise
     return response
 
 
@@ -130,12 +122,8 @@ def update_endpoint(name: str, config_name: str, deployment: dict[str, Any], reg
 @calls("sagemaker:DeleteEndpoint")
 def delete_endpoint(name: str, region: str | None = None) -> None:
     """Delete the endpoint; its endpoint config (and model) stay, so it can be recreated."""
-    try:
+    with translated(name, gone=EndpointGone):
         client("sagemaker", region).delete_endpoint(EndpointName=name)
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise EndpointGone(name) from exc
-        raise
 
 
 # ---------------------------------------------------------------- Inference Recommender
@@ -157,12 +145,8 @@ def recommendation_jobs(model_name: str | None = None, model_package_arn: str | 
 
 @calls("sagemaker:DescribeInferenceRecommendationsJob")
 def describe_recommendation_job(name: str, region: str | None = None) -> dict[str, Any]:
-    try:
+    with translated(name, gone=EndpointGone):
         response: dict[str, Any] = client("sagemaker", region).describe_inference_recommendations_job(JobName=name)
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise EndpointGone(name) from exc
-        raise
     return response
 
 

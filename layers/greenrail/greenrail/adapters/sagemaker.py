@@ -9,6 +9,7 @@ No thresholds live here.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from greenrail.aws import client, error_code, pages
@@ -43,14 +44,26 @@ def _is_not_found(exc: BaseException) -> bool:
                                               or "does not exist" in message)
 
 
-@calls("sagemaker:DescribeTrainingJob")
-def describe_training_job(name: str, region: str | None = None) -> dict[str, Any]:
+@contextmanager
+def translated(name: str, gone: type[Exception] = TrainingJobNotFound,
+               refused: type[Exception] | None = None) -> Iterator[None]:
+    """A SageMaker call's errors as callers act on them: not found is ``gone(name)``; with
+    ``refused``, any other ValidationException is ``refused(message)`` (the resource's state
+    refuses the action). Everything else propagates."""
     try:
-        response: dict[str, Any] = client("sagemaker", region).describe_training_job(TrainingJobName=name)
+        yield
     except Exception as exc:
         if _is_not_found(exc):
-            raise TrainingJobNotFound(name) from exc
+            raise gone(name) from exc
+        if refused is not None and error_code(exc) == "ValidationException":
+            raise refused(_message(exc)) from exc
         raise
+
+
+@calls("sagemaker:DescribeTrainingJob")
+def describe_training_job(name: str, region: str | None = None) -> dict[str, Any]:
+    with translated(name):
+        response: dict[str, Any] = client("sagemaker", region).describe_training_job(TrainingJobName=name)
     return response
 
 
@@ -62,14 +75,8 @@ def list_tags(arn: str, region: str | None = None) -> dict[str, str]:
 
 @calls("sagemaker:StopTrainingJob")
 def stop_training_job(name: str, region: str | None = None) -> None:
-    try:
+    with translated(name, refused=TrainingJobNotStoppable):
         client("sagemaker", region).stop_training_job(TrainingJobName=name)
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise TrainingJobNotFound(name) from exc
-        if error_code(exc) == "ValidationException":
-            raise TrainingJobNotStoppable(_message(exc)) from exc
-        raise
 
 
 @calls("sagemaker:Search")
@@ -109,13 +116,9 @@ MAX_CHILD_PAGES = 20  # a tuning job's children read at most 2,000 (the rest is 
 
 @calls("sagemaker:DescribeHyperParameterTuningJob")
 def describe_tuning_job(name: str, region: str | None = None) -> dict[str, Any]:
-    try:
+    with translated(name):
         response: dict[str, Any] = client("sagemaker", region).describe_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=name)
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise TrainingJobNotFound(name) from exc
-        raise
     return response
 
 
@@ -138,51 +141,29 @@ def tuning_job_children(name: str, max_pages: int | None = None,
 
 @calls("sagemaker:StopHyperParameterTuningJob")
 def stop_tuning_job(name: str, region: str | None = None) -> None:
-    try:
+    with translated(name, refused=TrainingJobNotStoppable):
         client("sagemaker", region).stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise TrainingJobNotFound(name) from exc
-        if error_code(exc) == "ValidationException":
-            raise TrainingJobNotStoppable(_message(exc)) from exc
-        raise
 
 
 @calls("sagemaker:DescribeProcessingJob")
 def describe_processing_job(name: str, region: str | None = None) -> dict[str, Any]:
-    try:
+    with translated(name):
         response: dict[str, Any] = client("sagemaker", region).describe_processing_job(ProcessingJobName=name)
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise TrainingJobNotFound(name) from exc
-        raise
     return response
 
 
 @calls("sagemaker:StopProcessingJob")
 def stop_processing_job(name: str, region: str | None = None) -> None:
-    try:
+    with translated(name, refused=TrainingJobNotStoppable):
         client("sagemaker", region).stop_processing_job(ProcessingJobName=name)
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise TrainingJobNotFound(name) from exc
-        if error_code(exc) == "ValidationException":
-            raise TrainingJobNotStoppable(_message(exc)) from exc
-        raise
 
 
 @calls("sagemaker:UpdateTrainingJob")
 def release_warm_pool(name: str, region: str | None = None) -> None:
     """KeepAlivePeriodInSeconds 0: SageMaker terminates the job's retained (warm pool) instances."""
-    try:
+    with translated(name, refused=TrainingJobNotStoppable):
         client("sagemaker", region).update_training_job(
             TrainingJobName=name, ResourceConfig={"KeepAlivePeriodInSeconds": 0})
-    except Exception as exc:
-        if _is_not_found(exc):
-            raise TrainingJobNotFound(name) from exc
-        if error_code(exc) == "ValidationException":
-            raise TrainingJobNotStoppable(_message(exc)) from exc
-        raise
 
 
 @calls("sagemaker:Search")

@@ -21,6 +21,7 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from greenrail.adapters.sagemaker import _message
 from greenrail.aws import client, error_code, pages
 from greenrail.permissions import calls
 
@@ -38,13 +39,6 @@ class Conflict(Exception):
     def __init__(self, code: str, message: str = ""):
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
-
-
-def _message(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Message", ""))
-    return str(exc)
 
 
 def _sorted_error(exc: BaseException) -> Exception | None:
