@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -101,24 +100,14 @@ def find_deployment(stack: str, bus: str | None = None) -> Deployment | None:
 def deployed(deployment: Deployment | None, member_role: str | None) -> Iterator[None]:
     """Decisions published on the deployment's bus, actions counted in its state table, member
     accounts reached through ``member_role``: the variables the functions get from template.yaml."""
-    from greenrail.aws import reset_clients
+    from greenrail_cli.environ import variables
 
     wanted = {"GREENRAIL_MEMBER_ROLE_NAME": member_role or ""}
     if deployment is not None:
         wanted["GREENRAIL_BUS_NAME"] = deployment.bus
         wanted["GREENRAIL_STATE_TABLE"] = deployment.state_table or ""
-    saved = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    reset_clients()
-    try:
+    with variables(wanted):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        reset_clients()
 
 
 def publish(decisions: list[Any]) -> list[str]:

@@ -48,21 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 def interactive_aws_defaults() -> Iterator[None]:
     """INTERACTIVE_AWS_DEFAULTS for the variables not set (an empty one counts as unset), for the
     duration of the command: ``main`` also runs in-process (tests), and must not leak them."""
-    from greenrail.aws import reset_clients
+    from greenrail_cli.environ import variables
 
-    added = {name: value for name, value in INTERACTIVE_AWS_DEFAULTS.items() if not os.environ.get(name)}
-    saved = {name: os.environ.get(name) for name in added}
-    os.environ.update(added)
-    reset_clients()  # clients are cached with their config
-    try:
+    with variables({name: value for name, value in INTERACTIVE_AWS_DEFAULTS.items() if not os.environ.get(name)}):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        reset_clients()
 
 
 def main(argv: list[str] | None = None) -> int:
