@@ -85,6 +85,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from greenrail_cli.emulator.moto_ext import default_bus, hooks
+from greenrail_cli.emulator.moto_ext.sagemaker_pipelines import _page, _validation
 from greenrail_cli.emulator.moto_ext.times import naive_utc, now
 
 DEFAULT_JOB_SECONDS = 45 * 60
@@ -166,12 +167,6 @@ def _backend(account_id: str | None = None, region: str = "us-east-1") -> Any:
     from moto.sagemaker.models import sagemaker_backends
 
     return sagemaker_backends[account_id or _default_account()][region]
-
-
-def _validation(message: str) -> Exception:
-    from moto.sagemaker.exceptions import ValidationError
-
-    return ValidationError(message)
 
 
 def _error(code: str, message: str) -> Exception:
@@ -434,18 +429,6 @@ def _stop_job(backend: Any, name: str) -> None:
     _track(backend)
 
 
-def _page(items: list[Any], max_results: Any, token: Any) -> tuple[list[Any], str | None]:
-    size = int(max_results or 100)
-    if not 1 <= size <= 100:
-        raise _validation(f"Value '{size}' at 'maxResults' failed to satisfy constraint: "
-                          "Member must have value between 1 and 100")
-    try:
-        start = int(token) if token else 0
-    except ValueError:
-        raise _validation(f"Invalid pagination token: {token}") from None
-    return items[start:start + size], (str(start + size) if start + size < len(items) else None)
-
-
 def list_jobs(backend: Any, **params: Any) -> dict[str, Any]:
     """``ListInferenceRecommendationsJobs`` (API parameter names)."""
     progress()
@@ -481,7 +464,7 @@ def list_jobs(backend: Any, **params: Any) -> dict[str, Any]:
     key = {"Name": lambda j: (j.name,), "Status": lambda j: (j.status, j.creation_time, j.name),
            "CreationTime": lambda j: (j.creation_time, j.name)}[sort_by]
     jobs = sorted((j for j in _jobs(backend).values() if keep(j)), key=key, reverse=order == "Descending")
-    page, token = _page(jobs, params.get("MaxResults"), params.get("NextToken"))
+    page, token = _page(jobs, params.get("MaxResults"), params.get("NextToken"), default=100)
     result: dict[str, Any] = {"InferenceRecommendationsJobs": [j.summary() for j in page]}
     if token:
         result["NextToken"] = token
