@@ -40,6 +40,20 @@ def _fresh_clients() -> Iterator[None]:
 EACH = "notifications:\n  window_minutes: 0\n  dry_run: each\n"
 
 
+def organization_accounts(*names: str) -> list[str]:
+    """A new Organization managed by this (central) account, and one member account per name: their ids."""
+    import boto3
+
+    organizations = boto3.client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    accounts = []
+    for name in names:
+        status = organizations.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
+        accounts.append(str(organizations.describe_create_account_status(
+            CreateAccountRequestId=status["Id"])["CreateAccountStatus"]["AccountId"]))
+    return accounts
+
+
 def load_function(name: str) -> ModuleType:
     """Import functions/<name>/app.py as a fresh module."""
     path = ROOT / "functions" / name / "app.py"

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from greenrail_cli.emulator import ACCOUNT, Emulator
+from tests.conftest import organization_accounts
 
 pytestmark = pytest.mark.e2e
 ROLE = "GreenrailExecution"
@@ -42,13 +43,7 @@ def swept() -> Any:
     parameters = {"OrganizationId": "o-exampleorg01", "SweepRegions": ",".join(REGIONS),
                   "OrgSweepPolicies": ",".join(POLICIES)}  # notebooks too (not by default: it has its own)
     with Emulator(None, parameters=parameters) as emulator:
-        organizations = boto3.client("organizations")
-        organizations.create_organization(FeatureSet="ALL")
-        members = []
-        for name in ("ml-team", "no-role"):
-            status = organizations.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
-            members.append(organizations.describe_create_account_status(
-                CreateAccountRequestId=status["Id"])["CreateAccountStatus"]["AccountId"])
+        members = organization_accounts("ml-team", "no-role")
         ml_team, no_role = members
         notebook(ml_team, "eu-west-1", "team-nb")
         notebook(ACCOUNT, "us-east-1", "central-nb")  # the central account, through its own member role

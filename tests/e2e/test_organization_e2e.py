@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from greenrail_cli.emulator import Emulator
-from tests.conftest import EACH, ROOT
+from tests.conftest import EACH, ROOT, organization_accounts
 
 pytestmark = pytest.mark.e2e
 
@@ -16,11 +16,8 @@ pytestmark = pytest.mark.e2e
 def organization_member() -> str:
     """A member account of a new Organization this (central) account manages: the auditor only
     records decisions for the central account and the Organization's ACTIVE accounts."""
-    organizations = boto3.client("organizations")
-    organizations.create_organization(FeatureSet="ALL")
-    status = organizations.create_account(AccountName="ml-team", Email="ml@example.com")["CreateAccountStatus"]
-    return str(organizations.describe_create_account_status(
-        CreateAccountRequestId=status["Id"])["CreateAccountStatus"]["AccountId"])
+    [member] = organization_accounts("ml-team")
+    return member
 
 
 def member_session(account: str, role_name: str = "GreenrailExecution") -> boto3.session.Session:
@@ -58,11 +55,7 @@ def test_member_account_object_is_tagged_and_audited_in_the_member_account() -> 
 def test_daily_sweep_fans_out_over_the_organizations_accounts() -> None:
     policy = EACH + "storage:\n  mode: enforce\n"
     with Emulator(policy, parameters={"OrganizationId": "o-exampleorg01"}) as emulator:
-        organizations = boto3.client("organizations")
-        organizations.create_organization(FeatureSet="ALL")
-        status = organizations.create_account(AccountName="ml-team", Email="ml@example.com")["CreateAccountStatus"]
-        member_id = organizations.describe_create_account_status(
-            CreateAccountRequestId=status["Id"])["CreateAccountStatus"]["AccountId"]
+        member_id = organization_member()
         credentials = boto3.client("sts").assume_role(
             RoleArn=f"arn:aws:iam::{member_id}:role/GreenrailExecution", RoleSessionName="seed")["Credentials"]
         member_s3 = boto3.client("s3", aws_access_key_id=credentials["AccessKeyId"],

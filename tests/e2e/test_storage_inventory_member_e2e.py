@@ -17,7 +17,7 @@ import pytest
 
 from greenrail_cli.emulator import ACCOUNT, Emulator, inventory
 from greenrail_cli.emulator.moto_ext import s3control as batch_ext
-from tests.e2e.test_organization_e2e import member_session
+from tests.e2e.test_organization_e2e import member_session, organization_member
 
 pytestmark = pytest.mark.e2e
 MANIFESTS, BUCKET, UNLISTED = "greenrail-manifests", "ml-member-inv", "ml-member-big"
@@ -44,11 +44,7 @@ def swept() -> Iterator[dict[str, Any]]:
     parameters = {"OrganizationId": "o-exampleorg01", "ManifestBucket": MANIFESTS,
                   "BatchOperationsRoleArn": f"arn:aws:iam::{ACCOUNT}:role/greenrail-batch"}
     with Emulator(POLICY, parameters=parameters) as emulator:
-        organizations = boto3.client("organizations")
-        organizations.create_organization(FeatureSet="ALL")
-        status = organizations.create_account(AccountName="ml-team", Email="ml@example.com")["CreateAccountStatus"]
-        member = organizations.describe_create_account_status(
-            CreateAccountRequestId=status["Id"])["CreateAccountStatus"]["AccountId"]
+        member = organization_member()
         central_s3 = boto3.client("s3")
         central_s3.create_bucket(Bucket=MANIFESTS)
         s3 = member_session(member).client("s3")

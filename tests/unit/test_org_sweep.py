@@ -15,6 +15,7 @@ from greenrail.decision import Decision
 from greenrail.document import PolicyDocument
 from greenrail.flows import org_sweep
 from greenrail.flows.org_sweep import Item, PlanRequest, RoleNotAssumable, SweepInput
+from tests.conftest import organization_accounts
 
 STEP_FUNCTIONS_PAYLOAD_LIMIT = 256 * 1024  # a state's input or output, and an execution's
 PUT_EVENTS_ENTRY_LIMIT = 256 * 1024
@@ -34,13 +35,7 @@ def moto_world() -> Iterator[dict[str, Any]]:
         patch.setenv("GREENRAIL_MEMBER_ROLE_NAME", "GreenrailExecution")
         sts.apply()
         aws.reset_clients()
-        organizations = boto3.client("organizations")
-        organizations.create_organization(FeatureSet="ALL")
-        members = []
-        for name in ("ml-team", "no-role"):
-            status = organizations.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
-            members.append(organizations.describe_create_account_status(
-                CreateAccountRequestId=status["Id"])["CreateAccountStatus"]["AccountId"])
+        members = organization_accounts("ml-team", "no-role")
         boto3.client("s3").create_bucket(Bucket="org-sweep-results")
         credentials = boto3.client("sts").assume_role(
             RoleArn=f"arn:aws:iam::{members[0]}:role/GreenrailExecution", RoleSessionName="seed")["Credentials"]
