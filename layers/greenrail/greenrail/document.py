@@ -148,6 +148,16 @@ def parse_policy(text: str, source: str = "<policy>", *, require_content: bool =
 
 
 def _parse(text: str, source: str, model: type[BaseModel], require_content: bool) -> Any:
+    data = _data(text, source, require_content)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(source, _errors(exc)) from exc
+
+
+def _data(text: str, source: str, require_content: bool) -> dict[str, Any] | None:
+    """The document's data, before validation: within the size limit, JSON or YAML, a mapping
+    (None for an empty document, unless ``require_content``). Raises PolicyError naming ``source``."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_DOCUMENT_BYTES:
         raise PolicyError(source, [("(document)", _too_large(size))])
@@ -165,10 +175,7 @@ def _parse(text: str, source: str, model: type[BaseModel], require_content: bool
         )
     if data is not None and not isinstance(data, dict):
         raise PolicyError(source, [("(document)", "must be a mapping")])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise PolicyError(source, _errors(exc)) from exc
+    return data
 
 
 # JSON that the YAML reader reads the same: printable ASCII (no tab, which YAML refuses between
@@ -233,6 +240,12 @@ def _too_large(size: int) -> str:
 
 def load_policy_file(path: str | Path) -> Any:
     """The validated document in a file; an empty file (or one with only comments) is an error."""
+    return parse_policy(_file_text(path), str(path), require_content=True)
+
+
+def _file_text(path: str | Path) -> str:
+    """A policy file's text: at most MAX_DOCUMENT_BYTES (its byte-order mark counted), UTF-8.
+    Raises PolicyError naming the file."""
     path = Path(path)
     try:
         with path.open("rb") as stream:
@@ -248,7 +261,19 @@ def load_policy_file(path: str | Path) -> Any:
         raise PolicyError(
             str(path), [("(file)", f"not valid UTF-8: byte 0x{raw[exc.start]:02x} on line {line}")]
         ) from exc
-    return parse_policy(text, str(path), require_content=True)
+    return text
+
+
+def _source() -> tuple[str, str, bool] | None:
+    """The policy in force's (text, source, require_content), None for the defaults: the SSM
+    parameter when deployed (its errors propagate), else the local file (PolicyError)."""
+    config = settings()
+    if config.policy_parameter:
+        text = read_parameter(config.policy_parameter, config.policy_cache_seconds)
+        return text, f"ssm:{config.policy_parameter}", False
+    if config.policy_file:
+        return _file_text(config.policy_file), str(Path(config.policy_file)), True
+    return None
 
 
 def load_policy() -> Any:
@@ -257,13 +282,11 @@ def load_policy() -> Any:
     ``GREENRAIL_POLICY_PARAMETER`` names an SSM parameter (cached by Powertools for
     ``GREENRAIL_POLICY_CACHE_SECONDS``, default 300); ``GREENRAIL_POLICY_FILE`` a local file.
     """
-    config = settings()
-    if config.policy_parameter:
-        text = read_parameter(config.policy_parameter, config.policy_cache_seconds)
-        return parse_policy(text, f"ssm:{config.policy_parameter}")
-    if config.policy_file:
-        return load_policy_file(config.policy_file)
-    return PolicyDocument()
+    found = _source()
+    if found is None:
+        return PolicyDocument()
+    text, source, require_content = found
+    return parse_policy(text, source, require_content=require_content)
 
 
 def notifications_config() -> NotificationsConfig | None:
@@ -294,34 +317,20 @@ def _section_names() -> frozenset[str]:
 
 def _section_data(name: str) -> tuple[bool, Any]:
     """(found, the raw data of section ``name``) when the document in force is well formed and
-    holds nothing a whole validation could refuse outside that section; (False, None) otherwise."""
-    config = settings()
-    if config.policy_parameter:
-        text = read_parameter(config.policy_parameter, config.policy_cache_seconds)
-    elif config.policy_file:
-        try:
-            raw = Path(config.policy_file).read_bytes()
-            text = raw.decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError):
-            return False, None
-        if len(raw) > MAX_DOCUMENT_BYTES:  # counted with its byte-order mark, as load_policy_file does
-            return False, None
-    else:
-        return True, None  # no document: the defaults
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+    holds nothing a whole validation could refuse outside that section; (False, None) otherwise.
+    It is read as the whole document is (:func:`_source`, :func:`_data`)."""
+    try:
+        found = _source()
+    except PolicyError:  # a file that cannot be read: the whole document's error
         return False, None
-    data = _plain_json(text)
-    if data is None:
-        from greenrail import policy_yaml
-
-        try:
-            data = policy_yaml.load(text)
-        except Exception:  # noqa: BLE001 - PyYAML raises KeyError, AttributeError too: the whole document's error
-            return False, None
-    if data is None and config.policy_file:  # an empty file is an error (load_policy_file)
+    if found is None:
+        return True, None  # no document: the defaults
+    try:
+        data = _data(*found)
+    except Exception:  # noqa: BLE001 - PolicyError, and what PyYAML raises besides: the whole document's error
         return False, None
     data = {} if data is None else data
-    if not isinstance(data, dict) or not set(data) <= _section_names() or data.get("version", 1) != 1 \
+    if not set(data) <= _section_names() or data.get("version", 1) != 1 \
             or type(data.get("version", 1)) is not int or (name in data and not isinstance(data[name], dict)):
         return False, None
     return True, data.get(name)
