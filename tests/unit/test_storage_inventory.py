@@ -110,7 +110,7 @@ def test_recommend_inventory_above_the_listing_threshold() -> None:
 
     policy = StoragePolicy(inventory={"listing_threshold": 1000})
     assert not inv.needs_inventory(1000, policy) and inv.needs_inventory(1001, policy)
-    decision = recommend_inventory(Bucket("big"), policy, "123456789012", "us-east-1", 1001, may_create=True)
+    decision = recommend_inventory(Bucket("big"), policy, "123456789012", "us-east-1", 1001)
     assert decision.action == "recommend-inventory" and not decision.applied  # dry-run: nothing created
     assert decision.figures == {"listed_at_least": 1001, "listing_threshold": 1000}
 

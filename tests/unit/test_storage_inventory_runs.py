@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -47,15 +46,14 @@ def test_one_execution_per_manifest_and_mode_not_per_day(aws_world: dict[str, An
     machine = aws_world["machine"]
     dry, enforce = (StoragePolicy(mode=mode, sweep={"manifest_bucket": "greenrail-manifests"})
                     for mode in ("dry-run", "enforce"))
-    monday = datetime(2026, 11, 23, 6, tzinfo=UTC)
-    for day in range(3):  # the daily sweep finds the same (weekly) manifest three days running
-        start("ml-weekly", MANIFEST, dry, "123456789012", "us-east-1", machine, now=monday + timedelta(days=day))
+    for _day in range(3):  # the daily sweep finds the same (weekly) manifest three days running
+        start("ml-weekly", MANIFEST, dry, "123456789012", "us-east-1", machine)
     assert len(executions(machine)) == 1
-    first = start("ml-weekly", MANIFEST, enforce, "123456789012", "us-east-1", machine, now=monday + timedelta(days=3))
-    again = start("ml-weekly", MANIFEST, enforce, "123456789012", "us-east-1", machine, now=monday + timedelta(days=4))
+    first = start("ml-weekly", MANIFEST, enforce, "123456789012", "us-east-1", machine)
+    again = start("ml-weekly", MANIFEST, enforce, "123456789012", "us-east-1", machine)
     assert len(executions(machine)) == 2 and first["run"] == again["run"]
     newer = {**MANIFEST, "Key": MANIFEST["Key"].replace("2026-11-23", "2026-11-30")}
-    start("ml-weekly", newer, enforce, "123456789012", "us-east-1", machine, now=monday + timedelta(days=7))
+    start("ml-weekly", newer, enforce, "123456789012", "us-east-1", machine)
     assert len(executions(machine)) == 3
 
 

@@ -110,10 +110,10 @@ def find_inventory(bucket: str, policy: storage.StoragePolicy, now: datetime | N
 
 
 def start(bucket: str, manifest: dict[str, str], policy: storage.StoragePolicy, account: str, region: str,
-          state_machine_arn: str, now: datetime | None = None) -> dict[str, Any]:
+          state_machine_arn: str) -> dict[str, Any]:
     """One inventory execution per bucket, manifest and policy mode (the name makes it idempotent):
     a weekly inventory is swept once, not every day; a change of mode (dry-run to enforce) sweeps
-    the same manifest again. ``now`` is not part of the name."""
+    the same manifest again."""
     from greenrail.adapters import stepfunctions
 
     run = _digest(bucket, manifest["Bucket"], manifest["Key"], policy.mode.value)[:24]
@@ -130,7 +130,7 @@ def start(bucket: str, manifest: dict[str, str], policy: storage.StoragePolicy, 
 
 
 def recommend_inventory(bucket: storage.Bucket, policy: storage.StoragePolicy, account: str, region: str,
-                        listed: int, may_create: bool) -> Decision:
+                        listed: int) -> Decision:
     """A bucket above the listing threshold without a usable inventory: recommend one (and, in
     enforce mode when the policy allows it, create a daily CSV inventory to the manifest bucket)."""
     from greenrail.adapters import s3
@@ -141,8 +141,7 @@ def recommend_inventory(bucket: storage.Bucket, policy: storage.StoragePolicy, a
               "(CSV or Parquet with Size, StorageClass, ETag, LastModifiedDate): it is not listed object "
               "by object; configure a daily inventory and the sweep reads it instead")
     applied, error = False, None
-    if policy.mode == Mode.ENFORCE and policy.inventory.allow_create_inventory and may_create \
-            and policy.sweep.manifest_bucket:
+    if policy.mode == Mode.ENFORCE and policy.inventory.allow_create_inventory and policy.sweep.manifest_bucket:
         from greenrail.aws import account_id
 
         # delivered to the manifest bucket, which Greenrail's own account owns (a member's bucket too)

@@ -90,8 +90,7 @@ def sweep_account(account: str, own: str, policy: storage.StoragePolicy, context
                 if started := from_inventory(bucket, policy, account, own):
                     report["buckets"][bucket.name] = started  # the inventory state machine sweeps it
                     continue
-                result = sweep_bucket(bucket, policy, account, region(), blast, once, bus.publish,
-                                      may_create_inventory=True)
+                result = sweep_bucket(bucket, policy, account, region(), blast, once, bus.publish)
             except Exception as exc:  # one bucket's failure must not stop the others
                 code = error_code(exc)
                 logger.error("bucket sweep failed", extra={"bucket": bucket.name, "error": code, "detail": str(exc)})
@@ -129,7 +128,7 @@ def from_inventory(bucket: storage.Bucket, policy: storage.StoragePolicy, accoun
 
 
 def sweep_bucket(bucket: storage.Bucket, policy: storage.StoragePolicy, account: str, region: str,
-                 blast_radius: Any, once: Once, publish: Publish, may_create_inventory: bool = False) -> SweepResult:
+                 blast_radius: Any, once: Once, publish: Publish) -> SweepResult:
     """Backfill one governed bucket: per object below the batch threshold, a Batch job above it.
 
     Only objects without tags go into a Batch Operations job (S3PutObjectTagging replaces an
@@ -148,8 +147,7 @@ def sweep_bucket(bucket: storage.Bucket, policy: storage.StoragePolicy, account:
         subject = {"bucket": bucket.name, "recommend-inventory": threshold, "mode": policy.mode.value}
 
         def recommend() -> dict[str, Any]:  # once: one decision (and one configuration created)
-            decision = inventory.recommend_inventory(bucket, policy, account, region, len(listing),
-                                                     may_create_inventory)
+            decision = inventory.recommend_inventory(bucket, policy, account, region, len(listing))
             publish([decision])
             return decision.model_dump(mode="json")
 
