@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import unquote_plus
 
 from greenrail.aws import account_id, acting_in, error_code, is_permanent, member_role_arn
@@ -183,7 +183,7 @@ def _vet_job(account: str, job_id: str, arguments: dict[str, Any],
         return (PERMANENT, "not an Organization deployment: no member role to act in another account"), None
     try:
         with acting_in(account):
-            job = _job_in(account, job_id, s3.find_job)
+            job = _fresh(_jobs_seen, (account, job_id), lambda: s3.find_job(account, job_id))
     except Exception as exc:
         code = error_code(exc) or type(exc).__name__
         return ((PERMANENT if is_permanent(exc) else TEMPORARY), f"the job cannot be checked in its account: {code}"), None
@@ -219,6 +219,7 @@ def _manifest_bucket_of(location: str, account: str, policy: StoragePolicy) -> s
     return None
 
 
+V = TypeVar("V")
 _jobs_seen: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
 _buckets_seen: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
 
@@ -230,18 +231,15 @@ def _bucket_now(account: str, bucket: str, policy: StoragePolicy) -> tuple[str |
     from greenrail.adapters import s3
     from greenrail.policies.storage import Bucket, is_governed
 
-    seen = _buckets_seen.get((account, bucket))
-    if seen is None or time.monotonic() - seen[0] > JOB_CACHE_SECONDS:
-        try:
-            with acting_in(account):
-                found = s3.bucket_tags(bucket)
-        except Exception as exc:
-            code = error_code(exc) or type(exc).__name__
-            return None, ((PERMANENT if is_permanent(exc) else TEMPORARY), f"the bucket's tags cannot be read: {code}")
-        if len(_buckets_seen) > 1024:
-            _buckets_seen.clear()
-        seen = _buckets_seen[(account, bucket)] = (time.monotonic(), found)
-    tags = seen[1]
+    def read() -> dict[str, str]:
+        with acting_in(account):
+            return s3.bucket_tags(bucket)
+
+    try:
+        tags = _fresh(_buckets_seen, (account, bucket), read)
+    except Exception as exc:
+        code = error_code(exc) or type(exc).__name__
+        return None, ((PERMANENT if is_permanent(exc) else TEMPORARY), f"the bucket's tags cannot be read: {code}")
     if not is_governed(Bucket(name=bucket, tags=tags), policy):
         return f"s3://{bucket} is no longer governed by the storage policy: not tagged", None
     if policy.exemptions.exempts(bucket, tags):
@@ -249,15 +247,15 @@ def _bucket_now(account: str, bucket: str, policy: StoragePolicy) -> tuple[str |
     return None, None
 
 
-def _job_in(account: str, job_id: str,
-            find: Callable[[str, str], dict[str, Any] | None]) -> dict[str, Any] | None:
-    """The job, described at most once a minute per container (a job of 10^8 tasks invokes this
-    container again and again; its status is read again so that an ended job lends no id)."""
-    seen = _jobs_seen.get((account, job_id))
+def _fresh(store: dict[tuple[str, str], tuple[float, V]], key: tuple[str, str], load: Callable[[], V]) -> V:
+    """``load()``, kept at most a minute per container (a job of 10^8 tasks invokes this container
+    again and again; read again after a minute, so that an ended job lends no id and a bucket
+    exempted since is seen); at most 1,024 keys. What ``load`` raises is not kept."""
+    seen = store.get(key)
     if seen is None or time.monotonic() - seen[0] > JOB_CACHE_SECONDS:
-        if len(_jobs_seen) > 1024:
-            _jobs_seen.clear()
-        seen = _jobs_seen[(account, job_id)] = (time.monotonic(), find(account, job_id))
+        if len(store) > 1024:
+            store.clear()
+        seen = store[key] = (time.monotonic(), load())
     return seen[1]
 
 
