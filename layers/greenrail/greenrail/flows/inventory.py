@@ -488,14 +488,15 @@ def _tag(request: FinishRequest, outputs: list[dict[str, Any]], policy: storage.
     role = storage.batch_role(account, policy)
     function = settings().storage_tag_merge_arn
     for target, objects in sorted(untagged.items()):
-        why = (("storage.sweep.batch_operations_role_arn is not set" if account == acting_account() else
-                "no Batch Operations role in member accounts (the MemberBatchOperationsRoleName parameter)")
-               if not role else
-               "the tag-merge function is not deployed (GREENRAIL_STORAGE_TAG_MERGE_ARN)" if merge and not function else
-               "the blast radius for this hour is reached" if not blast_radius.acquire(f"{bucket}#{run}#{target}#batch")
-               else None)
-        if why or not role:
-            held[target] = why or ""
+        if not role:
+            held[target] = ("storage.sweep.batch_operations_role_arn is not set" if account == acting_account() else
+                            "no Batch Operations role in member accounts (the MemberBatchOperationsRoleName parameter)")
+            continue
+        if merge and not function:
+            held[target] = "the tag-merge function is not deployed (GREENRAIL_STORAGE_TAG_MERGE_ARN)"
+            continue
+        if not blast_radius.acquire(f"{bucket}#{run}#{target}#batch"):
+            held[target] = "the blast radius for this hour is reached"
             continue
         folder = storage.batch_folder(account, bucket, run)  # what the account's Batch Operations role may read and write
         key = f"{folder}/{'merge' if merge else 'batch'}-{target.lower()}.csv"
