@@ -502,14 +502,10 @@ def _tag(request: FinishRequest, outputs: list[dict[str, Any]], policy: storage.
         key = f"{folder}/{'merge' if merge else 'batch'}-{target.lower()}.csv"
         etag = s3.write_manifest(work_bucket, key, sorted(objects))
         reports, token = f"{folder}/reports", _digest(bucket, run, target, policy.inventory.tagging)[:64]
-        with acting_in(account):  # the job runs in the bucket's account, as its Batch Operations role
-            if merge and function:
-                jobs[target] = s3.create_merge_job(account, work_bucket, key, etag, function, policy.target_tag_key,
-                                                   target, role, reports, token,
-                                                   confirm=policy.inventory.confirm_batch_jobs)
-            else:
-                jobs[target] = s3.create_tagging_job(account, work_bucket, key, etag, policy.target_tag_key, target,
-                                                     role, reports, token, confirm=policy.inventory.confirm_batch_jobs)
+        # the job runs in the bucket's account, as its Batch Operations role
+        jobs[target] = storage.create_batch_job(account, work_bucket, key, etag, policy.target_tag_key, target, role,
+                                                reports, token, function if merge else None,
+                                                confirm=policy.inventory.confirm_batch_jobs)
         manifests[target] = f"s3://{work_bucket}/{key}"
     return jobs, manifests, held
 

@@ -477,14 +477,8 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
             with acting_in(None):  # the manifest bucket is Greenrail's own
                 etag = s3.write_manifest(sweep.manifest_bucket, key, [(o.bucket, o.key) for _, o in items])
             function = settings().storage_tag_merge_arn if policy.inventory.tagging == "merge" else None
-            with acting_in(account):  # the job is created in the bucket's account
-                if function:
-                    job_id = s3.create_merge_job(account, sweep.manifest_bucket, key, etag, function,
-                                                 policy.target_tag_key, storage_class, role, reports,
-                                                 _token(bucket.name, storage_class, items))
-                else:
-                    job_id = s3.create_tagging_job(account, sweep.manifest_bucket, key, etag, policy.target_tag_key,
-                                                   storage_class, role, reports, _token(bucket.name, storage_class, items))
+            job_id = create_batch_job(account, sweep.manifest_bucket, key, etag, policy.target_tag_key, storage_class,
+                                      role, reports, _token(bucket.name, storage_class, items), function)
             jobs[storage_class] = job_id
             figures.update({"manifest": f"s3://{sweep.manifest_bucket}/{key}", "batch_job_id": job_id})
             applied = True
@@ -500,6 +494,22 @@ def batch_job_decisions(bucket: Bucket, pending: list[tuple[Decision, StorageObj
             savings=Savings(usd_per_month=round(usd, 6), kgco2e_per_month=round(kg, 9)), severity="LOW",
         ))
     return decisions, jobs
+
+
+def create_batch_job(account: str, manifest_bucket: str, key: str, etag: str, tag_key: str, storage_class: str,
+                     role: str, reports: str, token: str, merge_function: str | None, confirm: bool = True) -> str:
+    """The Batch Operations job tagging a manifest's objects ``tag_key=storage_class``, created in
+    ``account`` (through its member role when it is not Greenrail's): a LambdaInvoke merge job
+    when ``merge_function`` is given, else an S3PutObjectTagging job."""
+    from greenrail.adapters import s3
+    from greenrail.aws import acting_in
+
+    with acting_in(account):
+        if merge_function:
+            return s3.create_merge_job(account, manifest_bucket, key, etag, merge_function, tag_key, storage_class,
+                                       role, reports, token, confirm=confirm)
+        return s3.create_tagging_job(account, manifest_bucket, key, etag, tag_key, storage_class, role, reports,
+                                     token, confirm=confirm)
 
 
 BATCH_PREFIX = "greenrail/inventory/accounts"  # <account>/<bucket>/<run>/: the jobs' manifests and reports
