@@ -305,9 +305,11 @@ def notifications_config() -> NotificationsConfig | None:
     return config if isinstance(config, NotificationsConfig) else None
 
 
+@lru_cache(maxsize=1)
 def _section_names() -> frozenset[str]:
     """The document's top-level keys: ``version``, ``notifications`` and one per policy module
-    (the registry's names are its modules'), found without importing any of them."""
+    (the registry's names are its modules'), found without importing any of them; listed once
+    per process, not on every invocation."""
     import pkgutil
 
     from greenrail import policies
