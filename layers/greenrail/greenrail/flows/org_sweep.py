@@ -313,10 +313,8 @@ def workflows(item: Item, section: Any, mode: Mode) -> dict[str, Any]:
     except Exception as exc:
         raise ScanFailed(f"{error_code(exc)}: {item.policy} sweep failed: {' '.join(str(exc).split())[:300]}") \
             from exc
-    return {"policy": item.policy, "account": item.account, "region": item.region, "mode": mode.value,
-            "status": "swept", "workflows": len(started["started"]), "already": started["skipped"],
-            "evaluated": 0, "actions": 0, "applied": 0, "held_back": 0, "errors": 0, "announced": 0,
-            "usd_per_month": 0.0, "kgco2e_per_month": 0.0}
+    # no decision of its own: the workflows make and announce them
+    return {**summary(item, mode, [], 0), "workflows": len(started["started"]), "already": started["skipped"]}
 
 
 def sweep_item(item: Item, document: Any, once: Once, publish: Publish = bus.publish) -> dict[str, Any]:
